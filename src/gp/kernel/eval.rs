@@ -1,0 +1,603 @@
+//! Row-by-row evaluation of kernel matrices and their gradients.
+//!
+//! The second input set is transposed into `KernelWorkspace::inputs` once per leaf (scaled by
+//! the leaf's length scales where it has them), so a row of `K` is a few contiguous passes that
+//! LLVM vectorises. Each leaf-row evaluation is dispatched to the best SIMD tier; sums and
+//! products combine rows in plain code. Row blocks are independent, so the parallel result is
+//! the sequential one.
+
+use std::f64::consts::PI;
+
+use ndarray::ArrayView2;
+
+use super::{KernelWorkspace, MaternNu, Node};
+use crate::linalg::simd::{dispatch_at, exp, mul_add, SimdLevel, SimdTask};
+use crate::linalg::Par;
+
+/// Below this many matrix entries a call stays on one thread (spawn cost dominates).
+const PAR_MIN_ENTRIES: usize = 16 * 1024;
+/// Rows of the gradient contraction summed per block; fixed so sums are thread-count independent.
+const DOT_BLOCK_ROWS: usize = 16;
+
+struct Ctx<'a> {
+    x1: ArrayView2<'a, f64>,
+    inputs: &'a [f64],
+    offsets: &'a [usize],
+    n2: usize,
+    d: usize,
+    same: bool,
+    level: SimdLevel,
+}
+
+/// Transposes (and scales) `x2` for every leaf that reads it.
+fn prepare(node: &Node, x2: &ArrayView2<'_, f64>, ws: &mut KernelWorkspace) {
+    ws.inputs.clear();
+    ws.offsets.clear();
+    prepare_rec(node, x2, ws);
+}
+
+fn prepare_rec(node: &Node, x2: &ArrayView2<'_, f64>, ws: &mut KernelWorkspace) {
+    match node {
+        Node::Sum(a, b) | Node::Product(a, b) => {
+            prepare_rec(a, x2, ws);
+            prepare_rec(b, x2, ws);
+        }
+        leaf => {
+            ws.offsets.push(ws.inputs.len());
+            if !leaf.needs_inputs() {
+                return;
+            }
+            let ls: Option<&[f64]> = match leaf {
+                Node::SquaredExponential { ls, .. }
+                | Node::Matern { ls, .. }
+                | Node::RationalQuadratic { ls, .. } => Some(ls),
+                _ => None,
+            };
+            let (n2, d) = x2.dim();
+            for k in 0..d {
+                match ls {
+                    // Divide (not multiply by 1/ℓ) to match the usual `X / length_scale`.
+                    Some(ls) => {
+                        let l = ls[if ls.len() == 1 { 0 } else { k }];
+                        ws.inputs.extend(x2.column(k).iter().map(|v| v / l));
+                    }
+                    None => ws.inputs.extend(x2.column(k).iter().copied()),
+                }
+            }
+            debug_assert_eq!(ws.inputs.len() % n2.max(1), 0);
+        }
+    }
+}
+
+/// Squared distances from row `i` of `x1` to columns `j0..j0+out.len()` of the prepared input.
+#[inline(always)]
+fn sqdist<const FMA: bool>(
+    ctx: &Ctx<'_>,
+    off: usize,
+    ls: Option<&[f64]>,
+    i: usize,
+    j0: usize,
+    out: &mut [f64],
+) {
+    let w = out.len();
+    for o in out.iter_mut() {
+        *o = 0.0;
+    }
+    for k in 0..ctx.d {
+        let a = match ls {
+            Some(ls) => ctx.x1[[i, k]] / ls[if ls.len() == 1 { 0 } else { k }],
+            None => ctx.x1[[i, k]],
+        };
+        let start = off + k * ctx.n2 + j0;
+        let col = &ctx.inputs[start..start + w];
+        for (o, &b) in out.iter_mut().zip(col) {
+            let t = a - b;
+            *o = mul_add::<FMA>(t, t, *o);
+        }
+    }
+}
+
+#[inline(always)]
+fn scaled_col<'c>(
+    ctx: &'c Ctx<'_>,
+    off: usize,
+    ls: &[f64],
+    i: usize,
+    k: usize,
+    j0: usize,
+    w: usize,
+) -> (f64, &'c [f64]) {
+    let a = ctx.x1[[i, k]] / ls[if ls.len() == 1 { 0 } else { k }];
+    let start = off + k * ctx.n2 + j0;
+    (a, &ctx.inputs[start..start + w])
+}
+
+/// Matérn value and `g(r)` with `∂k/∂log ℓₖ = g(r) rₖ²`, from the squared distance `s`.
+#[inline(always)]
+fn matern<const FMA: bool>(nu: MaternNu, variance: f64, s: f64) -> (f64, f64) {
+    let r = s.sqrt();
+    match nu {
+        MaternNu::Half => {
+            let e = variance * exp::<FMA>(-r);
+            (e, if r > 0.0 { e / r } else { 0.0 })
+        }
+        MaternNu::ThreeHalves => {
+            let t = 3f64.sqrt() * r;
+            let e = variance * exp::<FMA>(-t);
+            ((1.0 + t) * e, 3.0 * e)
+        }
+        MaternNu::FiveHalves => {
+            let t = 5f64.sqrt() * r;
+            let e = variance * exp::<FMA>(-t);
+            ((1.0 + t + t * t / 3.0) * e, 5.0 / 3.0 * (1.0 + t) * e)
+        }
+    }
+}
+
+struct LeafRow<'a, 'b> {
+    node: &'a Node,
+    ctx: &'a Ctx<'b>,
+    off: usize,
+    i: usize,
+    j0: usize,
+    out: &'a mut [f64],
+}
+
+impl SimdTask for LeafRow<'_, '_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        let LeafRow {
+            node,
+            ctx,
+            off,
+            i,
+            j0,
+            out,
+        } = self;
+        match node {
+            Node::SquaredExponential { variance, ls } => {
+                sqdist::<FMA>(ctx, off, Some(ls), i, j0, out);
+                for o in out.iter_mut() {
+                    *o = variance * exp::<FMA>(-0.5 * *o);
+                }
+            }
+            Node::Matern { nu, variance, ls } => {
+                sqdist::<FMA>(ctx, off, Some(ls), i, j0, out);
+                for o in out.iter_mut() {
+                    *o = matern::<FMA>(*nu, *variance, *o).0;
+                }
+            }
+            Node::RationalQuadratic {
+                variance,
+                ls,
+                alpha,
+            } => {
+                sqdist::<FMA>(ctx, off, Some(ls), i, j0, out);
+                for o in out.iter_mut() {
+                    *o = variance * (1.0 + *o / (2.0 * alpha)).powf(-alpha);
+                }
+            }
+            Node::Periodic {
+                variance,
+                ls,
+                period,
+            } => {
+                sqdist::<FMA>(ctx, off, None, i, j0, out);
+                for o in out.iter_mut() {
+                    let sn = (PI * o.sqrt() / period).sin() / ls;
+                    *o = variance * exp::<FMA>(-2.0 * sn * sn);
+                }
+            }
+            Node::Linear { variance } => {
+                for o in out.iter_mut() {
+                    *o = 0.0;
+                }
+                let w = out.len();
+                for k in 0..ctx.d {
+                    let a = ctx.x1[[i, k]];
+                    let start = off + k * ctx.n2 + j0;
+                    for (o, &b) in out.iter_mut().zip(&ctx.inputs[start..start + w]) {
+                        *o = mul_add::<FMA>(a, b, *o);
+                    }
+                }
+                for o in out.iter_mut() {
+                    *o *= variance;
+                }
+            }
+            Node::Constant { value } => out.iter_mut().for_each(|o| *o = *value),
+            Node::White { noise } => {
+                out.iter_mut().for_each(|o| *o = 0.0);
+                if ctx.same && i >= j0 && i < j0 + out.len() {
+                    out[i - j0] = *noise;
+                }
+            }
+            Node::Sum(..) | Node::Product(..) => unreachable!("composite nodes are not leaves"),
+        }
+    }
+}
+
+/// Row `i`, columns `j0..j0+out.len()` of the kernel matrix of `node`.
+fn eval_row(
+    node: &Node,
+    leaf: &mut usize,
+    ctx: &Ctx<'_>,
+    i: usize,
+    j0: usize,
+    out: &mut [f64],
+    scratch: &mut [f64],
+) {
+    match node {
+        Node::Sum(a, b) | Node::Product(a, b) => {
+            let w = out.len();
+            let (tmp, rest) = scratch.split_at_mut(w);
+            eval_row(a, leaf, ctx, i, j0, out, rest);
+            eval_row(b, leaf, ctx, i, j0, tmp, rest);
+            if matches!(node, Node::Sum(..)) {
+                out.iter_mut().zip(tmp.iter()).for_each(|(o, t)| *o += t);
+            } else {
+                out.iter_mut().zip(tmp.iter()).for_each(|(o, t)| *o *= t);
+            }
+        }
+        leaf_node => {
+            let off = ctx.offsets[*leaf];
+            *leaf += 1;
+            dispatch_at(
+                ctx.level,
+                LeafRow {
+                    node: leaf_node,
+                    ctx,
+                    off,
+                    i,
+                    j0,
+                    out,
+                },
+            );
+        }
+    }
+}
+
+struct LeafRowGrad<'a, 'b> {
+    node: &'a Node,
+    ctx: &'a Ctx<'b>,
+    off: usize,
+    i: usize,
+    val: &'a mut [f64],
+    grad: &'a mut [f64],
+    sbuf: &'a mut [f64],
+}
+
+impl SimdTask for LeafRowGrad<'_, '_> {
+    type Output = ();
+    #[inline(always)]
+    #[allow(clippy::too_many_lines)]
+    fn run<const FMA: bool>(self) {
+        let LeafRowGrad {
+            node,
+            ctx,
+            off,
+            i,
+            val,
+            grad,
+            sbuf,
+        } = self;
+        let w = val.len();
+        let sbuf = &mut sbuf[..w];
+        match node {
+            Node::SquaredExponential { variance, ls } => {
+                sqdist::<FMA>(ctx, off, Some(ls), i, 0, sbuf);
+                for (v, &s) in val.iter_mut().zip(sbuf.iter()) {
+                    *v = variance * exp::<FMA>(-0.5 * s);
+                }
+                let (g0, rest) = grad.split_at_mut(w);
+                g0.copy_from_slice(val);
+                if ls.len() == 1 {
+                    for ((g, &v), &s) in rest.iter_mut().zip(val.iter()).zip(sbuf.iter()) {
+                        *g = v * s;
+                    }
+                } else {
+                    for (k, gk) in rest.chunks_exact_mut(w).enumerate() {
+                        let (a, col) = scaled_col(ctx, off, ls, i, k, 0, w);
+                        for ((g, &v), &b) in gk.iter_mut().zip(val.iter()).zip(col) {
+                            let t = a - b;
+                            *g = v * t * t;
+                        }
+                    }
+                }
+            }
+            Node::Matern { nu, variance, ls } => {
+                sqdist::<FMA>(ctx, off, Some(ls), i, 0, sbuf);
+                let (g0, rest) = grad.split_at_mut(w);
+                let iso = ls.len() == 1;
+                for ((v, s), g1) in val.iter_mut().zip(sbuf.iter_mut()).zip(rest.iter_mut()) {
+                    let (k, g) = matern::<FMA>(*nu, *variance, *s);
+                    *v = k;
+                    if iso {
+                        *g1 = g * *s;
+                    }
+                    *s = g;
+                }
+                g0.copy_from_slice(val);
+                if !iso {
+                    for (k, gk) in rest.chunks_exact_mut(w).enumerate() {
+                        let (a, col) = scaled_col(ctx, off, ls, i, k, 0, w);
+                        for ((g, &f), &b) in gk.iter_mut().zip(sbuf.iter()).zip(col) {
+                            let t = a - b;
+                            *g = f * t * t;
+                        }
+                    }
+                }
+            }
+            Node::RationalQuadratic {
+                variance,
+                ls,
+                alpha,
+            } => {
+                sqdist::<FMA>(ctx, off, Some(ls), i, 0, sbuf);
+                let nl = ls.len();
+                let (g0, rest) = grad.split_at_mut(w);
+                let (gl, ga) = rest.split_at_mut(nl * w);
+                for (j, s) in sbuf.iter_mut().enumerate() {
+                    let base = 1.0 + *s / (2.0 * alpha);
+                    let k = variance * base.powf(-alpha);
+                    val[j] = k;
+                    ga[j] = k * (-alpha * base.ln() + *s / (2.0 * base));
+                    let f = k / base;
+                    if nl == 1 {
+                        gl[j] = f * *s;
+                    }
+                    *s = f;
+                }
+                g0.copy_from_slice(val);
+                if nl > 1 {
+                    for (k, gk) in gl.chunks_exact_mut(w).enumerate() {
+                        let (a, col) = scaled_col(ctx, off, ls, i, k, 0, w);
+                        for ((g, &f), &b) in gk.iter_mut().zip(sbuf.iter()).zip(col) {
+                            let t = a - b;
+                            *g = f * t * t;
+                        }
+                    }
+                }
+            }
+            Node::Periodic {
+                variance,
+                ls,
+                period,
+            } => {
+                sqdist::<FMA>(ctx, off, None, i, 0, sbuf);
+                let (g0, rest) = grad.split_at_mut(w);
+                let (g1, g2) = rest.split_at_mut(w);
+                let il2 = 1.0 / (ls * ls);
+                for j in 0..w {
+                    let dist = sbuf[j].sqrt();
+                    let arg = PI * dist / period;
+                    let (sn, cs) = arg.sin_cos();
+                    let k = variance * exp::<FMA>(-2.0 * sn * sn * il2);
+                    val[j] = k;
+                    g0[j] = k;
+                    g1[j] = 4.0 * il2 * sn * sn * k;
+                    g2[j] = 4.0 * arg * il2 * cs * sn * k;
+                }
+            }
+            Node::Linear { .. } | Node::Constant { .. } | Node::White { .. } => {
+                dispatch_at(
+                    ctx.level,
+                    LeafRow {
+                        node,
+                        ctx,
+                        off,
+                        i,
+                        j0: 0,
+                        out: val,
+                    },
+                );
+                grad[..w].copy_from_slice(val);
+            }
+            Node::Sum(..) | Node::Product(..) => unreachable!("composite nodes are not leaves"),
+        }
+    }
+}
+
+/// Row `i` of `K(X, X)` into `val` and of each `∂K/∂θ_q` into `grad` (`n_params × n`).
+fn eval_row_grad(
+    node: &Node,
+    leaf: &mut usize,
+    ctx: &Ctx<'_>,
+    i: usize,
+    val: &mut [f64],
+    grad: &mut [f64],
+    scratch: &mut [f64],
+) {
+    let w = val.len();
+    match node {
+        Node::Sum(a, b) | Node::Product(a, b) => {
+            let pa = a.n_params() * w;
+            let (ga, gb) = grad.split_at_mut(pa);
+            let (tmp, rest) = scratch.split_at_mut(w);
+            eval_row_grad(a, leaf, ctx, i, val, ga, rest);
+            eval_row_grad(b, leaf, ctx, i, tmp, gb, rest);
+            if matches!(node, Node::Sum(..)) {
+                val.iter_mut().zip(tmp.iter()).for_each(|(v, t)| *v += t);
+            } else {
+                for g in ga.chunks_exact_mut(w) {
+                    g.iter_mut().zip(tmp.iter()).for_each(|(g, t)| *g *= t);
+                }
+                for g in gb.chunks_exact_mut(w) {
+                    g.iter_mut().zip(val.iter()).for_each(|(g, v)| *g *= v);
+                }
+                val.iter_mut().zip(tmp.iter()).for_each(|(v, t)| *v *= t);
+            }
+        }
+        leaf_node => {
+            let off = ctx.offsets[*leaf];
+            *leaf += 1;
+            dispatch_at(
+                ctx.level,
+                LeafRowGrad {
+                    node: leaf_node,
+                    ctx,
+                    off,
+                    i,
+                    val,
+                    grad,
+                    sbuf: scratch,
+                },
+            );
+        }
+    }
+}
+
+fn rows_per_block(n2: usize) -> usize {
+    (32 * 1024 / n2.max(1)).max(1)
+}
+
+/// Fills `out` (row-major `n1 × n2`) with `K(x1, x2)`.
+pub(super) fn matrix(
+    node: &Node,
+    x1: ArrayView2<'_, f64>,
+    x2: Option<ArrayView2<'_, f64>>,
+    out: &mut [f64],
+    ws: &mut KernelWorkspace,
+    par: Par,
+) {
+    let same = x2.is_none();
+    let x2v = x2.unwrap_or(x1);
+    let (n1, d) = x1.dim();
+    let n2 = x2v.nrows();
+    prepare(node, &x2v, ws);
+    let scratch_len = (node.depth() + 1) * n2;
+    let ctx = Ctx {
+        x1,
+        inputs: &ws.inputs,
+        offsets: &ws.offsets,
+        n2,
+        d,
+        same,
+        level: SimdLevel::current(),
+    };
+    let block = |r0: usize, chunk: &mut [f64], scratch: &mut [f64]| {
+        for (r, row) in chunk.chunks_exact_mut(n2).enumerate() {
+            let mut leaf = 0;
+            eval_row(node, &mut leaf, &ctx, r0 + r, 0, row, scratch);
+        }
+    };
+    #[cfg(feature = "rayon")]
+    if par.is_parallel() && n1 * n2 >= PAR_MIN_ENTRIES {
+        use rayon::prelude::*;
+        let rows = rows_per_block(n2);
+        par.install(|| {
+            out.par_chunks_mut(rows * n2).enumerate().for_each_init(
+                || vec![0.0; scratch_len],
+                |scratch, (b, chunk)| block(b * rows, chunk, scratch),
+            );
+        });
+        return;
+    }
+    let _ = (par, PAR_MIN_ENTRIES);
+    if ws.scratch.len() < scratch_len {
+        ws.scratch.resize(scratch_len, 0.0);
+    }
+    let mut scratch = std::mem::take(&mut ws.scratch);
+    block(0, out, &mut scratch);
+    ws.scratch = scratch;
+}
+
+/// Gradient of `K(x, x)`: stored as `(n, n, p)` in `out`, or contracted with `weights` into
+/// `out` (length `p`).
+pub(super) fn gradient(
+    node: &Node,
+    x: ArrayView2<'_, f64>,
+    out: &mut [f64],
+    weights: Option<ArrayView2<'_, f64>>,
+    ws: &mut KernelWorkspace,
+    par: Par,
+) {
+    let (n, d) = x.dim();
+    let p = node.n_params();
+    prepare(node, &x, ws);
+    // val (n) + grad rows (p·n) + per-level scratch ((depth+1)·n).
+    let scratch_len = (1 + p + node.depth() + 1) * n;
+    let ctx = Ctx {
+        x1: x,
+        inputs: &ws.inputs,
+        offsets: &ws.offsets,
+        n2: n,
+        d,
+        same: true,
+        level: SimdLevel::current(),
+    };
+    let row_grad = |i: usize, buf: &mut [f64]| {
+        let (val, rest) = buf.split_at_mut(n);
+        let (grad, scratch) = rest.split_at_mut(p * n);
+        let mut leaf = 0;
+        eval_row_grad(node, &mut leaf, &ctx, i, val, grad, scratch);
+    };
+    match weights {
+        None => {
+            let store = |r0: usize, chunk: &mut [f64], buf: &mut [f64]| {
+                for (r, orow) in chunk.chunks_exact_mut(n * p).enumerate() {
+                    row_grad(r0 + r, buf);
+                    let grad = &buf[n..n + p * n];
+                    for (j, o) in orow.chunks_exact_mut(p).enumerate() {
+                        for (q, oq) in o.iter_mut().enumerate() {
+                            *oq = grad[q * n + j];
+                        }
+                    }
+                }
+            };
+            #[cfg(feature = "rayon")]
+            if par.is_parallel() && n * n >= PAR_MIN_ENTRIES {
+                use rayon::prelude::*;
+                let rows = rows_per_block(n * p);
+                par.install(|| {
+                    out.par_chunks_mut(rows * n * p).enumerate().for_each_init(
+                        || vec![0.0; scratch_len],
+                        |buf, (b, chunk)| store(b * rows, chunk, buf),
+                    );
+                });
+                return;
+            }
+            let mut buf = vec![0.0; scratch_len];
+            store(0, out, &mut buf);
+        }
+        Some(wts) => {
+            let dot_block = |b: usize, buf: &mut [f64], acc: &mut [f64]| {
+                acc.iter_mut().for_each(|a| *a = 0.0);
+                for i in b * DOT_BLOCK_ROWS..((b + 1) * DOT_BLOCK_ROWS).min(n) {
+                    row_grad(i, buf);
+                    let grad = &buf[n..n + p * n];
+                    let wrow = wts.row(i);
+                    for (q, a) in acc.iter_mut().enumerate() {
+                        let g = &grad[q * n..(q + 1) * n];
+                        *a += g.iter().zip(wrow.iter()).map(|(g, w)| g * w).sum::<f64>();
+                    }
+                }
+            };
+            let nblocks = n.div_ceil(DOT_BLOCK_ROWS);
+            let mut partial = vec![0.0; nblocks * p];
+            let mut done = false;
+            #[cfg(feature = "rayon")]
+            if par.is_parallel() && n * n >= PAR_MIN_ENTRIES {
+                use rayon::prelude::*;
+                par.install(|| {
+                    partial.par_chunks_mut(p).enumerate().for_each_init(
+                        || vec![0.0; scratch_len],
+                        |buf, (b, acc)| dot_block(b, buf, acc),
+                    );
+                });
+                done = true;
+            }
+            if !done {
+                let mut buf = vec![0.0; scratch_len];
+                for (b, acc) in partial.chunks_exact_mut(p).enumerate() {
+                    dot_block(b, &mut buf, acc);
+                }
+            }
+            // Blocks summed in a fixed order: the result is independent of the thread count.
+            out.iter_mut().for_each(|o| *o = 0.0);
+            for acc in partial.chunks_exact(p) {
+                out.iter_mut().zip(acc).for_each(|(o, a)| *o += a);
+            }
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Shared numerics used by every core: parallelism control and SIMD building blocks.
+//!
+//! Nothing here depends on a core (`gp`, `mpc`, `belief`).
+
+mod par;
+pub mod simd;
+
+pub use par::Par;
