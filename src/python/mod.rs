@@ -1,1 +1,38 @@
-//! Python bindings (feature `python`).
+//! Python bindings (feature `python`): a thin skin over the Rust API.
+//!
+//! Arguments are converted and validated while attached to the interpreter
+//! ([`array`]); compute runs detached through [`errors::run`], which also turns any panic
+//! into an exception so none escapes as `PanicException`.
+
+mod array;
+mod errors;
+mod kernels;
+
+use pyo3::prelude::*;
+
+/// Whether a CUDA device can be used (built with the `gpu` feature and a device present).
+#[pyfunction]
+fn cuda_available() -> bool {
+    crate::Backend::cuda_available()
+}
+
+/// The SIMD tier the hot loops use on this CPU: "avx512", "avx2" or "scalar".
+#[pyfunction]
+fn simd_level() -> &'static str {
+    match crate::linalg::simd::SimdLevel::current() {
+        crate::linalg::simd::SimdLevel::Avx512 => "avx512",
+        crate::linalg::simd::SimdLevel::Avx2 => "avx2",
+        crate::linalg::simd::SimdLevel::Scalar => "scalar",
+    }
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("__version__", crate::VERSION)?;
+    errors::register(py, m)?;
+    kernels::register(m)?;
+    m.add_function(wrap_pyfunction!(cuda_available, m)?)?;
+    m.add_function(wrap_pyfunction!(simd_level, m)?)?;
+    Ok(())
+}

@@ -11,7 +11,7 @@ use std::f64::consts::PI;
 use ndarray::ArrayView2;
 
 use super::{KernelWorkspace, MaternNu, Node};
-use crate::linalg::simd::{dispatch_at, exp, mul_add, SimdLevel, SimdTask};
+use crate::linalg::simd::{dispatch_at, exp, ln, mul_add, sin2, SimdLevel, SimdTask};
 use crate::linalg::Par;
 
 /// Below this many matrix entries a call stays on one thread (spawn cost dominates).
@@ -134,6 +134,114 @@ fn matern<const FMA: bool>(nu: MaternNu, variance: f64, s: f64) -> (f64, f64) {
     }
 }
 
+/// An elementwise map from a squared distance to a kernel value.
+trait Transform {
+    fn apply<const FMA: bool>(&self, s: f64) -> f64;
+}
+
+struct SeT(f64);
+impl Transform for SeT {
+    #[inline(always)]
+    fn apply<const FMA: bool>(&self, s: f64) -> f64 {
+        self.0 * exp::<FMA>(-0.5 * s)
+    }
+}
+
+struct MaternT<const NU2: u8>(f64);
+impl<const NU2: u8> Transform for MaternT<NU2> {
+    #[inline(always)]
+    fn apply<const FMA: bool>(&self, s: f64) -> f64 {
+        let nu = match NU2 {
+            1 => MaternNu::Half,
+            3 => MaternNu::ThreeHalves,
+            _ => MaternNu::FiveHalves,
+        };
+        matern::<FMA>(nu, self.0, s).0
+    }
+}
+
+struct RqT {
+    variance: f64,
+    alpha: f64,
+}
+impl Transform for RqT {
+    #[inline(always)]
+    fn apply<const FMA: bool>(&self, s: f64) -> f64 {
+        // base^(-α) = exp(-α ln base), both vectorised (base >= 1).
+        self.variance * exp::<FMA>(-self.alpha * ln::<FMA>(1.0 + s / (2.0 * self.alpha)))
+    }
+}
+
+struct PeriodicT {
+    variance: f64,
+    ls: f64,
+    period: f64,
+}
+impl Transform for PeriodicT {
+    #[inline(always)]
+    fn apply<const FMA: bool>(&self, s: f64) -> f64 {
+        let s2 = sin2::<FMA>(PI * s.sqrt() / self.period);
+        self.variance * exp::<FMA>(-2.0 * s2 / (self.ls * self.ls))
+    }
+}
+
+/// `out[j] = t(Σₖ (aₖ − B[k, j0 + j])²)` in one pass, for a compile-time dimension `D`.
+#[inline(always)]
+fn fused<const FMA: bool, const D: usize, T: Transform>(
+    ctx: &Ctx<'_>,
+    off: usize,
+    ls: Option<&[f64]>,
+    i: usize,
+    j0: usize,
+    out: &mut [f64],
+    t: &T,
+) {
+    let w = out.len();
+    let mut a = [0.0; D];
+    let mut cols: [&[f64]; D] = [&[]; D];
+    for k in 0..D {
+        a[k] = match ls {
+            Some(ls) => ctx.x1[[i, k]] / ls[if ls.len() == 1 { 0 } else { k }],
+            None => ctx.x1[[i, k]],
+        };
+        let start = off + k * ctx.n2 + j0;
+        cols[k] = &ctx.inputs[start..start + w];
+    }
+    for (j, o) in out.iter_mut().enumerate() {
+        let mut s = 0.0;
+        for k in 0..D {
+            let d = a[k] - cols[k][j];
+            s = mul_add::<FMA>(d, d, s);
+        }
+        *o = t.apply::<FMA>(s);
+    }
+}
+
+/// Distance-based leaf row: fused single pass for d ≤ 4, separate passes otherwise.
+#[inline(always)]
+fn dist_row<const FMA: bool, T: Transform>(
+    ctx: &Ctx<'_>,
+    off: usize,
+    ls: Option<&[f64]>,
+    i: usize,
+    j0: usize,
+    out: &mut [f64],
+    t: &T,
+) {
+    match ctx.d {
+        1 => fused::<FMA, 1, T>(ctx, off, ls, i, j0, out, t),
+        2 => fused::<FMA, 2, T>(ctx, off, ls, i, j0, out, t),
+        3 => fused::<FMA, 3, T>(ctx, off, ls, i, j0, out, t),
+        4 => fused::<FMA, 4, T>(ctx, off, ls, i, j0, out, t),
+        _ => {
+            sqdist::<FMA>(ctx, off, ls, i, j0, out);
+            for o in out.iter_mut() {
+                *o = t.apply::<FMA>(*o);
+            }
+        }
+    }
+}
+
 struct LeafRow<'a, 'b> {
     node: &'a Node,
     ctx: &'a Ctx<'b>,
@@ -157,37 +265,41 @@ impl SimdTask for LeafRow<'_, '_> {
         } = self;
         match node {
             Node::SquaredExponential { variance, ls } => {
-                sqdist::<FMA>(ctx, off, Some(ls), i, j0, out);
-                for o in out.iter_mut() {
-                    *o = variance * exp::<FMA>(-0.5 * *o);
-                }
+                dist_row::<FMA, _>(ctx, off, Some(ls), i, j0, out, &SeT(*variance));
             }
-            Node::Matern { nu, variance, ls } => {
-                sqdist::<FMA>(ctx, off, Some(ls), i, j0, out);
-                for o in out.iter_mut() {
-                    *o = matern::<FMA>(*nu, *variance, *o).0;
+            Node::Matern { nu, variance, ls } => match nu {
+                MaternNu::Half => {
+                    dist_row::<FMA, _>(ctx, off, Some(ls), i, j0, out, &MaternT::<1>(*variance));
                 }
-            }
+                MaternNu::ThreeHalves => {
+                    dist_row::<FMA, _>(ctx, off, Some(ls), i, j0, out, &MaternT::<3>(*variance));
+                }
+                MaternNu::FiveHalves => {
+                    dist_row::<FMA, _>(ctx, off, Some(ls), i, j0, out, &MaternT::<5>(*variance));
+                }
+            },
             Node::RationalQuadratic {
                 variance,
                 ls,
                 alpha,
             } => {
-                sqdist::<FMA>(ctx, off, Some(ls), i, j0, out);
-                for o in out.iter_mut() {
-                    *o = variance * (1.0 + *o / (2.0 * alpha)).powf(-alpha);
-                }
+                let t = RqT {
+                    variance: *variance,
+                    alpha: *alpha,
+                };
+                dist_row::<FMA, _>(ctx, off, Some(ls), i, j0, out, &t);
             }
             Node::Periodic {
                 variance,
                 ls,
                 period,
             } => {
-                sqdist::<FMA>(ctx, off, None, i, j0, out);
-                for o in out.iter_mut() {
-                    let sn = (PI * o.sqrt() / period).sin() / ls;
-                    *o = variance * exp::<FMA>(-2.0 * sn * sn);
-                }
+                let t = PeriodicT {
+                    variance: *variance,
+                    ls: *ls,
+                    period: *period,
+                };
+                dist_row::<FMA, _>(ctx, off, None, i, j0, out, &t);
             }
             Node::Linear { variance } => {
                 for o in out.iter_mut() {
@@ -201,8 +313,9 @@ impl SimdTask for LeafRow<'_, '_> {
                         *o = mul_add::<FMA>(a, b, *o);
                     }
                 }
+                let v = *variance;
                 for o in out.iter_mut() {
-                    *o *= variance;
+                    *o *= v;
                 }
             }
             Node::Constant { value } => out.iter_mut().for_each(|o| *o = *value),
@@ -494,12 +607,17 @@ pub(super) fn matrix(
         return;
     }
     let _ = (par, PAR_MIN_ENTRIES);
-    if ws.scratch.len() < scratch_len {
-        ws.scratch.resize(scratch_len, 0.0);
+    with_scratch(&mut ws.scratch, scratch_len, |scratch| {
+        block(0, out, scratch)
+    });
+}
+
+/// Runs `f` with the workspace's scratch grown to `len` (no allocation once grown).
+fn with_scratch(scratch: &mut Vec<f64>, len: usize, f: impl FnOnce(&mut [f64])) {
+    if scratch.len() < len {
+        scratch.resize(len, 0.0);
     }
-    let mut scratch = std::mem::take(&mut ws.scratch);
-    block(0, out, &mut scratch);
-    ws.scratch = scratch;
+    f(scratch);
 }
 
 /// Gradient of `K(x, x)`: stored as `(n, n, p)` in `out`, or contracted with `weights` into

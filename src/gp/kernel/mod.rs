@@ -64,14 +64,17 @@ impl MaternNu {
     /// # Errors
     /// [`Error::InvalidValue`] naming `nu` for any other value.
     pub fn from_f64(nu: f64) -> Result<Self> {
-        match nu {
-            v if v == 0.5 => Ok(MaternNu::Half),
-            v if v == 1.5 => Ok(MaternNu::ThreeHalves),
-            v if v == 2.5 => Ok(MaternNu::FiveHalves),
-            _ => Err(Error::invalid_value(
+        if nu == 0.5 {
+            Ok(MaternNu::Half)
+        } else if nu == 1.5 {
+            Ok(MaternNu::ThreeHalves)
+        } else if nu == 2.5 {
+            Ok(MaternNu::FiveHalves)
+        } else {
+            Err(Error::invalid_value(
                 "nu",
                 format_args!("must be 0.5, 1.5 or 2.5, got {nu}"),
-            )),
+            ))
         }
     }
 
@@ -470,6 +473,39 @@ impl Kernel {
         Ok(k)
     }
 
+    /// The kernel's class name: `"RBF"`, `"Matern"`, `"RationalQuadratic"`, `"Periodic"`,
+    /// `"Linear"`, `"Constant"`, `"White"`, `"Sum"` or `"Product"`.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self.node {
+            Node::SquaredExponential { .. } => "RBF",
+            Node::Matern { .. } => "Matern",
+            Node::RationalQuadratic { .. } => "RationalQuadratic",
+            Node::Periodic { .. } => "Periodic",
+            Node::Linear { .. } => "Linear",
+            Node::Constant { .. } => "Constant",
+            Node::White { .. } => "White",
+            Node::Sum(..) => "Sum",
+            Node::Product(..) => "Product",
+        }
+    }
+
+    /// The two operands of a sum or product (copies), `None` for a leaf.
+    #[must_use]
+    pub fn operands(&self) -> Option<(Kernel, Kernel)> {
+        match &self.node {
+            Node::Sum(a, b) | Node::Product(a, b) => Some((
+                Kernel {
+                    node: (**a).clone(),
+                },
+                Kernel {
+                    node: (**b).clone(),
+                },
+            )),
+            _ => None,
+        }
+    }
+
     /// Number of hyperparameters (the length of [`Kernel::theta`]).
     #[must_use]
     pub fn n_params(&self) -> usize {
@@ -505,7 +541,7 @@ impl Kernel {
             ));
         }
         crate::error::check_finite("theta", theta)?;
-        if let Some(t) = theta.iter().find(|t| !(t.abs() < 700.0)) {
+        if let Some(t) = theta.iter().find(|t| t.abs() > 700.0) {
             return Err(Error::invalid_value(
                 "theta",
                 format_args!("log-hyperparameter {t} is outside [-700, 700]"),
@@ -589,10 +625,21 @@ impl Kernel {
         par: Par,
     ) -> Result<Array2<f64>> {
         let (n1, n2, _) = self.check_inputs(&x1, x2.as_ref())?;
-        let mut out = Array2::zeros((n1, n2));
+        // No zero-fill: for large results, zeroing (or faulting in fresh zero pages) costs as
+        // much as the kernel itself, and every entry is written below.
+        let mut buf: Vec<f64> = Vec::with_capacity(n1 * n2);
         let mut ws = KernelWorkspace::new();
-        self.matrix_into(x1, x2, out.view_mut(), &mut ws, par)?;
-        Ok(out)
+        {
+            let spare = &mut buf.spare_capacity_mut()[..n1 * n2];
+            // SAFETY: `MaybeUninit<f64>` and `f64` have the same layout. `eval::matrix` writes
+            // every entry of `out` before it reads it (each leaf row overwrites its slice; sums
+            // and products write the left operand first) and never reads an unwritten entry.
+            let out = unsafe { &mut *(std::ptr::from_mut(spare) as *mut [f64]) };
+            eval::matrix(&self.node, x1, x2, out, &mut ws, par);
+        }
+        // SAFETY: all n1 * n2 entries were initialised above.
+        unsafe { buf.set_len(n1 * n2) };
+        Array2::from_shape_vec((n1, n2), buf).map_err(|e| Error::Internal(e.to_string()))
     }
 
     /// [`Kernel::matrix`] into a caller-owned `(n1, n2)` standard-layout array. With

@@ -1,0 +1,31 @@
+"""intent_engine: real-time human intent recognition for robots sharing space with people.
+
+The compute cores are written in Rust; this package is a thin Python skin over them.
+
+>>> import numpy as np, intent_engine as ie
+>>> k = ie.kernels.RBF(length_scale=0.5, variance=2.0)
+>>> k(np.zeros((2, 3))).shape
+(2, 2)
+"""
+
+from intent_engine import kernels
+from intent_engine._core import (
+    BackendUnavailableError,
+    IntentEngineError,
+    InvalidInputError,
+    NumericalError,
+    __version__,
+    cuda_available,
+    simd_level,
+)
+
+__all__ = [
+    "BackendUnavailableError",
+    "IntentEngineError",
+    "InvalidInputError",
+    "NumericalError",
+    "__version__",
+    "cuda_available",
+    "kernels",
+    "simd_level",
+]

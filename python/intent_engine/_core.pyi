@@ -1,0 +1,120 @@
+"""Type stubs for the native module ``intent_engine._core`` (checked by ``mypy.stubtest``)."""
+
+from typing import Any, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+ArrayLike = Union[npt.NDArray[np.floating[Any]], Sequence[Sequence[float]]]
+LengthScale = Union[float, Sequence[float], npt.NDArray[np.floating[Any]]]
+
+class IntentEngineError(Exception):
+    """Base class of every error raised by intent_engine."""
+
+class InvalidInputError(IntentEngineError, ValueError):
+    """Bad input: wrong shape or dtype, NaN/inf, or a setting out of range."""
+
+class NumericalError(IntentEngineError, ArithmeticError):
+    """A numerical failure on valid input (e.g. a matrix that is not positive definite)."""
+
+class BackendUnavailableError(IntentEngineError, RuntimeError):
+    """The requested compute backend is not compiled in or not present."""
+
+def cuda_available() -> bool:
+    """Whether a CUDA device can be used (built with the `gpu` feature and a device present)."""
+
+def simd_level() -> str:
+    """The SIMD tier the hot loops use on this CPU: "avx512", "avx2" or "scalar"."""
+
+class Kernel:
+    """Base class of all kernels. Kernels are immutable; compose them with `+` and `*`."""
+
+    def __call__(
+        self,
+        X1: ArrayLike,
+        X2: Optional[ArrayLike] = None,
+        *,
+        out: Optional[npt.NDArray[np.float64]] = None,
+        threads: int = 0,
+    ) -> npt.NDArray[np.float64]:
+        """The covariance matrix K(X1, X2), or K(X1, X1) when X2 is None."""
+    def diag(self, X: ArrayLike) -> npt.NDArray[np.float64]:
+        """The diagonal k(x_i, x_i) of K(X, X), without forming the matrix."""
+    def gradient(self, X: ArrayLike, *, threads: int = 0) -> npt.NDArray[np.float64]:
+        """Gradient of K(X, X) w.r.t. the log-hyperparameters, shape (n, n, n_params)."""
+    @property
+    def theta(self) -> npt.NDArray[np.float64]:
+        """Log-hyperparameters (natural log), in the documented order."""
+    def with_theta(self, theta: Union[npt.NDArray[np.floating[Any]], Sequence[float]]) -> Kernel:
+        """A copy of this kernel with log-hyperparameters `theta`."""
+    @property
+    def n_params(self) -> int:
+        """Number of hyperparameters."""
+    @property
+    def param_names(self) -> list[str]:
+        """Names of the hyperparameters, in `theta` order."""
+    @property
+    def n_dims(self) -> Optional[int]:
+        """Input dimension fixed by ARD length scales, or None."""
+    def get_params(self) -> dict[str, float]:
+        """Hyperparameter values (not logs) by name."""
+    @property
+    def operands(self) -> Optional[Tuple[Kernel, Kernel]]:
+        """The operands (k1, k2) of a sum or product; None for a leaf kernel."""
+    def __add__(self, other: Union[Kernel, float]) -> Kernel: ...
+    def __radd__(self, other: Union[Kernel, float]) -> Kernel: ...
+    def __mul__(self, other: Union[Kernel, float]) -> Kernel: ...
+    def __rmul__(self, other: Union[Kernel, float]) -> Kernel: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class RBF(Kernel):
+    """Squared-exponential kernel variance * exp(-r^2 / 2), r scaled by (ARD) length scales."""
+
+    def __new__(cls, length_scale: Optional[LengthScale] = None, variance: float = 1.0) -> RBF: ...
+
+class Matern(Kernel):
+    """Matern kernel with nu in {0.5, 1.5, 2.5} and (ARD) length scales."""
+
+    def __new__(
+        cls, nu: float = 1.5, length_scale: Optional[LengthScale] = None, variance: float = 1.0
+    ) -> Matern: ...
+
+class RationalQuadratic(Kernel):
+    """Rational-quadratic kernel variance * (1 + r^2 / (2 alpha))^-alpha."""
+
+    def __new__(
+        cls, length_scale: Optional[LengthScale] = None, alpha: float = 1.0, variance: float = 1.0
+    ) -> RationalQuadratic: ...
+
+class Periodic(Kernel):
+    """Periodic kernel variance * exp(-2 sin^2(pi |x - y| / period) / length_scale^2)."""
+
+    def __new__(cls, length_scale: float = 1.0, period: float = 1.0, variance: float = 1.0) -> Periodic: ...
+
+class Linear(Kernel):
+    """Linear kernel variance * x . y (add a Constant for an offset)."""
+
+    def __new__(cls, variance: float = 1.0) -> Linear: ...
+
+class Constant(Kernel):
+    """Constant kernel: value everywhere."""
+
+    def __new__(cls, value: float = 1.0) -> Constant: ...
+
+class White(Kernel):
+    """White noise: noise on the diagonal of K(X, X), zero between distinct sets."""
+
+    def __new__(cls, noise: float = 1.0) -> White: ...
+
+class Sum(Kernel):
+    """Sum of two kernels, k1 + k2."""
+
+    def __new__(cls, k1: Kernel, k2: Kernel) -> Sum: ...
+
+class Product(Kernel):
+    """Product of two kernels, k1 * k2."""
+
+    def __new__(cls, k1: Kernel, k2: Kernel) -> Product: ...

@@ -1,0 +1,135 @@
+//! The Python exception hierarchy and the one mapping from [`crate::Error`].
+//!
+//! ```text
+//! IntentEngineError(Exception)
+//! ├── InvalidInputError(IntentEngineError, ValueError)      shapes, NaN/inf, bad settings
+//! ├── NumericalError(IntentEngineError, ArithmeticError)    numerical failures
+//! └── BackendUnavailableError(IntentEngineError, RuntimeError)
+//! ```
+//! The classes need two bases, which `create_exception!` cannot express, so they are built
+//! with `type(name, bases, dict)` once per interpreter.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use pyo3::exceptions::{PyArithmeticError, PyException, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyTuple, PyType};
+
+use crate::error::{Error, ErrorKind};
+
+struct Types {
+    base: Py<PyType>,
+    invalid: Py<PyType>,
+    numerical: Py<PyType>,
+    backend: Py<PyType>,
+}
+
+static TYPES: PyOnceLock<Types> = PyOnceLock::new();
+
+fn new_type<'py>(
+    py: Python<'py>,
+    name: &str,
+    doc: &str,
+    bases: Vec<Bound<'py, PyType>>,
+) -> PyResult<Py<PyType>> {
+    let dict = PyDict::new(py);
+    dict.set_item("__module__", "intent_engine")?;
+    dict.set_item("__doc__", doc)?;
+    let bases = PyTuple::new(py, bases)?;
+    Ok(py
+        .get_type::<PyType>()
+        .call1((name, bases, dict))?
+        .cast_into::<PyType>()?
+        .unbind())
+}
+
+fn types(py: Python<'_>) -> PyResult<&Types> {
+    TYPES.get_or_try_init(py, || {
+        let base = new_type(
+            py,
+            "IntentEngineError",
+            "Base class of every error raised by intent_engine.",
+            vec![py.get_type::<PyException>()],
+        )?;
+        let b = base.bind(py).clone();
+        Ok::<_, PyErr>(Types {
+            invalid: new_type(
+                py,
+                "InvalidInputError",
+                "Bad input: wrong shape or dtype, NaN/inf, or a setting out of range.",
+                vec![b.clone(), py.get_type::<PyValueError>()],
+            )?,
+            numerical: new_type(
+                py,
+                "NumericalError",
+                "A numerical failure on valid input (e.g. a matrix that is not positive definite).",
+                vec![b.clone(), py.get_type::<PyArithmeticError>()],
+            )?,
+            backend: new_type(
+                py,
+                "BackendUnavailableError",
+                "The requested compute backend is not compiled in or not present.",
+                vec![b, py.get_type::<PyRuntimeError>()],
+            )?,
+            base,
+        })
+    })
+}
+
+pub(crate) fn register(py: Python<'_>, m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let t = types(py)?;
+    m.add("IntentEngineError", t.base.bind(py))?;
+    m.add("InvalidInputError", t.invalid.bind(py))?;
+    m.add("NumericalError", t.numerical.bind(py))?;
+    m.add("BackendUnavailableError", t.backend.bind(py))?;
+    Ok(())
+}
+
+fn raise(py: Python<'_>, kind: ErrorKind, msg: String) -> PyErr {
+    match types(py) {
+        Ok(t) => {
+            let ty = match kind {
+                ErrorKind::InvalidInput => &t.invalid,
+                ErrorKind::Numerical => &t.numerical,
+                ErrorKind::BackendUnavailable => &t.backend,
+                ErrorKind::Internal => &t.base,
+            };
+            PyErr::from_type(ty.bind(py).clone(), msg)
+        }
+        Err(e) => e,
+    }
+}
+
+/// Converts a crate error into the matching Python exception.
+pub(crate) fn to_py(py: Python<'_>, e: &Error) -> PyErr {
+    raise(py, e.kind(), e.to_string())
+}
+
+/// An `InvalidInputError` naming the argument.
+pub(crate) fn invalid(py: Python<'_>, name: &str, detail: impl std::fmt::Display) -> PyErr {
+    raise(py, ErrorKind::InvalidInput, format!("{name}: {detail}"))
+}
+
+/// Runs `f` detached from the interpreter, mapping errors and catching panics.
+pub(crate) fn run<T: Send>(
+    py: Python<'_>,
+    f: impl FnOnce() -> crate::Result<T> + Send,
+) -> PyResult<T> {
+    match py.detach(|| catch_unwind(AssertUnwindSafe(f))) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(to_py(py, &e)),
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(ToString::to_string)
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(raise(
+                py,
+                ErrorKind::Internal,
+                format!("internal error (please report): {msg}"),
+            ))
+        }
+    }
+}
