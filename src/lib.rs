@@ -37,5 +37,9 @@ pub use backend::Backend;
 pub use error::{Error, ErrorKind, Result};
 pub use linalg::Par;
 
+/// The embedded default scenario (`data/default_scenario.json`): a shared workcell with three
+/// goals, a scripted walking person and a planar double-integrator robot.
+pub const DEFAULT_SCENARIO_JSON: &str = include_str!("../data/default_scenario.json");
+
 /// The crate version, as in `Cargo.toml`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

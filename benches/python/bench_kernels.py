@@ -39,7 +39,8 @@ from intent_engine import kernels as K  # noqa: E402
 
 
 def median_time(fn, repeat: int) -> float:
-    fn()  # warm-up (first-touch of buffers, caches)
+    for _ in range(3):  # warm-up: first-touch of buffers, the allocator's heap, caches
+        fn()
     samples = []
     for _ in range(repeat):
         t0 = time.perf_counter()

@@ -16,6 +16,7 @@ from intent_engine._core import (
     NumericalError,
     __version__,
     cuda_available,
+    default_scenario_json,
     simd_level,
 )
 
@@ -26,6 +27,7 @@ __all__ = [
     "NumericalError",
     "__version__",
     "cuda_available",
+    "default_scenario_json",
     "kernels",
     "simd_level",
 ]

@@ -24,6 +24,7 @@ __all__ = [
     "White",
     "__version__",
     "cuda_available",
+    "default_scenario_json",
     "simd_level",
 ]
 
@@ -44,6 +45,9 @@ class BackendUnavailableError(IntentEngineError, RuntimeError):
 
 def cuda_available() -> bool:
     """Whether a CUDA device can be used (built with the `gpu` feature and a device present)."""
+
+def default_scenario_json() -> str:
+    """The embedded default scenario, as a JSON string."""
 
 def simd_level() -> str:
     """The SIMD tier the hot loops use on this CPU: "avx512", "avx2" or "scalar"."""

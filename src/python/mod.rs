@@ -26,6 +26,12 @@ fn simd_level() -> &'static str {
     }
 }
 
+/// The embedded default scenario, as a JSON string.
+#[pyfunction]
+fn default_scenario_json() -> &'static str {
+    crate::DEFAULT_SCENARIO_JSON
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -34,5 +40,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     kernels::register(m)?;
     m.add_function(wrap_pyfunction!(cuda_available, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
+    m.add_function(wrap_pyfunction!(default_scenario_json, m)?)?;
     Ok(())
 }

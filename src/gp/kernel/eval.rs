@@ -245,6 +245,95 @@ fn dist_row<const FMA: bool, T: Transform>(
     }
 }
 
+/// Width of the pieces a streamed row is computed in: 8 cache lines, small enough that the
+/// streaming stores of one piece drain while the next is computed.
+const PIECE: usize = 64;
+
+/// Computes a whole row of a distance-based leaf straight into `dst` in aligned pieces of
+/// [`PIECE`] columns, each built in a stack buffer and written with non-temporal stores.
+#[inline(always)]
+fn dist_row_streamed<const FMA: bool, T: Transform>(
+    ctx: &Ctx<'_>,
+    off: usize,
+    ls: Option<&[f64]>,
+    i: usize,
+    dst: &mut [f64],
+    t: &T,
+) {
+    let n2 = dst.len();
+    let align = if ctx.level == SimdLevel::Avx512 {
+        64
+    } else {
+        16
+    };
+    let head = dst.as_ptr().align_offset(align).min(n2);
+    dist_row::<FMA, T>(ctx, off, ls, i, 0, &mut dst[..head], t);
+    let mut buf = [0.0; PIECE];
+    let mut j = head;
+    while j + PIECE <= n2 {
+        dist_row::<FMA, T>(ctx, off, ls, i, j, &mut buf, t);
+        stream_store(&mut dst[j..j + PIECE], &buf, ctx.level);
+        j += PIECE;
+    }
+    dist_row::<FMA, T>(ctx, off, ls, i, j, &mut dst[j..], t);
+}
+
+/// One row of a single distance-based leaf kernel, streamed (see [`dist_row_streamed`]).
+struct StreamedRow<'a, 'b> {
+    node: &'a Node,
+    ctx: &'a Ctx<'b>,
+    i: usize,
+    dst: &'a mut [f64],
+}
+
+impl SimdTask for StreamedRow<'_, '_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        let StreamedRow { node, ctx, i, dst } = self;
+        match node {
+            Node::SquaredExponential { variance, ls } => {
+                dist_row_streamed::<FMA, _>(ctx, 0, Some(ls), i, dst, &SeT(*variance));
+            }
+            Node::Matern { nu, variance, ls } => match nu {
+                MaternNu::Half => {
+                    dist_row_streamed::<FMA, _>(ctx, 0, Some(ls), i, dst, &MaternT::<1>(*variance));
+                }
+                MaternNu::ThreeHalves => {
+                    dist_row_streamed::<FMA, _>(ctx, 0, Some(ls), i, dst, &MaternT::<3>(*variance));
+                }
+                MaternNu::FiveHalves => {
+                    dist_row_streamed::<FMA, _>(ctx, 0, Some(ls), i, dst, &MaternT::<5>(*variance));
+                }
+            },
+            Node::RationalQuadratic {
+                variance,
+                ls,
+                alpha,
+            } => {
+                let t = RqT {
+                    variance: *variance,
+                    alpha: *alpha,
+                };
+                dist_row_streamed::<FMA, _>(ctx, 0, Some(ls), i, dst, &t);
+            }
+            Node::Periodic {
+                variance,
+                ls,
+                period,
+            } => {
+                let t = PeriodicT {
+                    variance: *variance,
+                    ls: *ls,
+                    period: *period,
+                };
+                dist_row_streamed::<FMA, _>(ctx, 0, None, i, dst, &t);
+            }
+            _ => unreachable!("only distance-based leaves are streamed"),
+        }
+    }
+}
+
 struct LeafRow<'a, 'b> {
     node: &'a Node,
     ctx: &'a Ctx<'b>,
@@ -563,29 +652,68 @@ fn eval_row_grad(
     }
 }
 
-/// Copies `src` into `dst` with non-temporal stores where the target supports them.
-fn stream_copy(dst: &mut [f64], src: &[f64]) {
+/// Copies `src` into `dst` with non-temporal stores where the target supports them
+/// (whole 64-byte lines with AVX-512, 16-byte pieces with SSE2); the unaligned head and tail
+/// use ordinary stores.
+fn stream_copy(dst: &mut [f64], src: &[f64], level: SimdLevel) {
     debug_assert_eq!(dst.len(), src.len());
+    let align = if level == SimdLevel::Avx512 { 64 } else { 16 };
+    let head = dst.as_ptr().align_offset(align).min(dst.len());
+    dst[..head].copy_from_slice(&src[..head]);
+    let body = stream_store(&mut dst[head..], &src[head..], level);
+    dst[head + body..].copy_from_slice(&src[head + body..]);
+}
+
+/// Streams the longest prefix of `src` into `dst` that whole non-temporal stores cover
+/// (`dst` must be 64-byte aligned for AVX-512, 16-byte otherwise); returns its length.
+#[inline(always)]
+fn stream_store(dst: &mut [f64], src: &[f64], level: SimdLevel) -> usize {
     #[cfg(target_arch = "x86_64")]
     {
-        use std::arch::x86_64::{_mm_loadu_pd, _mm_stream_pd};
-        // Align the destination to 16 bytes for the SSE2 streaming store.
-        let head = usize::from(dst.as_ptr().align_offset(16) != 0).min(dst.len());
-        dst[..head].copy_from_slice(&src[..head]);
-        let (d, s) = (&mut dst[head..], &src[head..]);
-        let pairs = d.len() / 2;
-        for k in 0..pairs {
-            // SAFETY: SSE2 is part of the x86_64 baseline; 2k+1 < d.len() == s.len(), and
-            // d[2k] is 16-byte aligned because d starts aligned and f64 is 8 bytes.
-            unsafe {
-                let v = _mm_loadu_pd(s.as_ptr().add(2 * k));
-                _mm_stream_pd(d.as_mut_ptr().add(2 * k), v);
-            }
+        if level == SimdLevel::Avx512 {
+            // SAFETY: `level` is Avx512 only when the CPU has AVX-512F (SimdLevel::detected).
+            unsafe { stream_avx512(dst, src) }
+        } else {
+            stream_sse2(dst, src)
         }
-        d[2 * pairs..].copy_from_slice(&s[2 * pairs..]);
     }
     #[cfg(not(target_arch = "x86_64"))]
-    dst.copy_from_slice(src);
+    {
+        let _ = level;
+        let n = dst.len().min(src.len());
+        dst[..n].copy_from_slice(&src[..n]);
+        n
+    }
+}
+
+/// Streams whole 16-byte pairs; `d` must start 16-byte aligned. Returns the count written.
+#[cfg(target_arch = "x86_64")]
+fn stream_sse2(d: &mut [f64], s: &[f64]) -> usize {
+    use std::arch::x86_64::{_mm_loadu_pd, _mm_stream_pd};
+    let n = d.len().min(s.len()) / 2 * 2;
+    for k in (0..n).step_by(2) {
+        // SAFETY: SSE2 is part of the x86_64 baseline; k + 1 < n <= len of both slices;
+        // d[k] is 16-byte aligned (d starts aligned, k even).
+        unsafe { _mm_stream_pd(d.as_mut_ptr().add(k), _mm_loadu_pd(s.as_ptr().add(k))) };
+    }
+    n
+}
+
+/// Streams whole 64-byte lines; `d` must start 64-byte aligned. Returns the count written.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn stream_avx512(d: &mut [f64], s: &[f64]) -> usize {
+    use std::arch::x86_64::{_mm512_loadu_pd, _mm512_stream_pd};
+    let n = d.len().min(s.len()) / 8 * 8;
+    for k in (0..n).step_by(8) {
+        // SAFETY: k + 7 < n <= len of both slices; d[k] is 64-byte aligned (d starts
+        // aligned, k a multiple of 8); AVX-512F is guaranteed by the caller.
+        unsafe { _mm512_stream_pd(d.as_mut_ptr().add(k), _mm512_loadu_pd(s.as_ptr().add(k))) };
+    }
+    n
 }
 
 /// Orders earlier non-temporal stores before later stores (and before the caller's
@@ -630,13 +758,31 @@ pub(super) fn matrix(
         same,
         level: SimdLevel::current(),
     };
+    // A lone distance-based leaf in few dimensions computes straight into the output in
+    // streamed pieces, overlapping the stores with the arithmetic.
+    let direct = d <= 4
+        && matches!(
+            node,
+            Node::SquaredExponential { .. }
+                | Node::Matern { .. }
+                | Node::RationalQuadratic { .. }
+                | Node::Periodic { .. }
+        );
     let block = |r0: usize, chunk: &mut [f64], scratch: &mut [f64]| {
         for (r, row) in chunk.chunks_exact_mut(n2).enumerate() {
             let mut leaf = 0;
-            if stream {
+            if stream && direct {
+                let task = StreamedRow {
+                    node,
+                    ctx: &ctx,
+                    i: r0 + r,
+                    dst: row,
+                };
+                dispatch_at(ctx.level, task);
+            } else if stream {
                 let (tmp, rest) = scratch.split_at_mut(n2);
                 eval_row(node, &mut leaf, &ctx, r0 + r, 0, tmp, rest);
-                stream_copy(row, tmp);
+                stream_copy(row, tmp, ctx.level);
             } else {
                 eval_row(node, &mut leaf, &ctx, r0 + r, 0, row, scratch);
             }

@@ -1,0 +1,30 @@
+"""Command line: ``python -m intent_engine {demo,info}``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m intent_engine", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    demo = sub.add_parser("demo", help="run the demo on the embedded default scenario")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    sub.add_parser("info", help="version, SIMD tier, backends")
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from intent_engine.demo import run
+
+        return run(progress=not args.quiet)
+    if args.command == "info":
+        import intent_engine as ie
+
+        print(f"intent_engine {ie.__version__}\nSIMD: {ie.simd_level()}\nCUDA: {ie.cuda_available()}")
+        return 0
+    parser.print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
