@@ -1,8 +1,11 @@
 //! Gaussian-process inference.
 //!
 //! [`kernel`] holds the covariance functions (the inner loop of every GP): values,
-//! diagonals and gradients with respect to log-hyperparameters.
+//! diagonals and gradients with respect to log-hyperparameters. [`optimize`] is the bounded
+//! multi-start L-BFGS used to fit hyperparameters.
 
 pub mod kernel;
+pub mod optimize;
 
 pub use kernel::{Kernel, KernelWorkspace, MaternNu};
+pub use optimize::{minimize, OptimizeResult, OptimizeSettings};
