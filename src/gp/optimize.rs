@@ -62,11 +62,14 @@ fn sigmoid(u: f64) -> f64 {
     }
 }
 
+/// A point in the unconstrained variables with its objective value and gradient.
+type Evaluation = (Vec<f64>, f64, Vec<f64>);
+
 struct Problem<'a, F> {
     f: RefCell<&'a mut F>,
     lo: &'a [f64],
     hi: &'a [f64],
-    cache: RefCell<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    cache: RefCell<Option<Evaluation>>,
     evals: RefCell<usize>,
 }
 
