@@ -4,8 +4,13 @@
 //! diagonals and gradients with respect to log-hyperparameters. [`optimize`] is the bounded
 //! multi-start L-BFGS used to fit hyperparameters.
 
+pub mod exact;
 pub mod kernel;
 pub mod optimize;
 
+pub use exact::{
+    BackgroundFit, FitReport, GaussianProcess, GpSettings, GpStats, GpWorkspace, HyperBounds,
+    Prediction,
+};
 pub use kernel::{Kernel, KernelWorkspace, MaternNu};
 pub use optimize::{minimize, OptimizeResult, OptimizeSettings};

@@ -4,5 +4,6 @@
 
 mod par;
 pub mod simd;
+pub mod tri;
 
 pub use par::Par;

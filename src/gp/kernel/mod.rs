@@ -283,6 +283,160 @@ impl Node {
     }
 }
 
+impl Node {
+    /// `k(x, y)` and its gradient with respect to `x` (into `grad`, length d). `scratch`
+    /// needs `depth · d` entries.
+    fn value_grad_x(&self, x: &[f64], y: &[f64], grad: &mut [f64], scratch: &mut [f64]) -> f64 {
+        let d = x.len();
+        let scaled = |ls: &[f64], k: usize| ls[if ls.len() == 1 { 0 } else { k }];
+        match self {
+            Node::SquaredExponential { ls, .. }
+            | Node::Matern { ls, .. }
+            | Node::RationalQuadratic { ls, .. } => {
+                let s: f64 = (0..d)
+                    .map(|k| ((x[k] - y[k]) / scaled(ls, k)).powi(2))
+                    .sum();
+                // k = f(s); ∂k/∂x_k = −g · (x_k − y_k)/ℓ_k² with g = −2 f'(s).
+                let (val, g) = match self {
+                    Node::SquaredExponential { variance, .. } => {
+                        let v = variance * (-0.5 * s).exp();
+                        (v, v)
+                    }
+                    Node::Matern { nu, variance, .. } => {
+                        let r = s.sqrt();
+                        match nu {
+                            MaternNu::Half => {
+                                let v = variance * (-r).exp();
+                                (v, if r > 0.0 { v / r } else { 0.0 })
+                            }
+                            MaternNu::ThreeHalves => {
+                                let t = 3f64.sqrt() * r;
+                                let e = variance * (-t).exp();
+                                ((1.0 + t) * e, 3.0 * e)
+                            }
+                            MaternNu::FiveHalves => {
+                                let t = 5f64.sqrt() * r;
+                                let e = variance * (-t).exp();
+                                ((1.0 + t + t * t / 3.0) * e, 5.0 / 3.0 * (1.0 + t) * e)
+                            }
+                        }
+                    }
+                    Node::RationalQuadratic {
+                        variance, alpha, ..
+                    } => {
+                        let base = 1.0 + s / (2.0 * alpha);
+                        let v = variance * base.powf(-alpha);
+                        (v, v / base)
+                    }
+                    _ => unreachable!("matched above"),
+                };
+                for k in 0..d {
+                    let l = scaled(ls, k);
+                    grad[k] = -g * (x[k] - y[k]) / (l * l);
+                }
+                val
+            }
+            Node::Periodic {
+                variance,
+                ls,
+                period,
+            } => {
+                let dist = (0..d).map(|k| (x[k] - y[k]).powi(2)).sum::<f64>().sqrt();
+                let arg = std::f64::consts::PI * dist / period;
+                let (sn, cs) = arg.sin_cos();
+                let v = variance * (-2.0 * sn * sn / (ls * ls)).exp();
+                // ∂k/∂dist = −k · 4 sin cos · π / (p ℓ²); ∂dist/∂x_k = (x_k − y_k)/dist.
+                let f = if dist > 0.0 {
+                    -v * 4.0 * sn * cs * std::f64::consts::PI / (period * ls * ls * dist)
+                } else {
+                    0.0
+                };
+                for k in 0..d {
+                    grad[k] = f * (x[k] - y[k]);
+                }
+                v
+            }
+            Node::Linear { variance } => {
+                for k in 0..d {
+                    grad[k] = variance * y[k];
+                }
+                variance * (0..d).map(|k| x[k] * y[k]).sum::<f64>()
+            }
+            Node::Constant { value } => {
+                grad[..d].iter_mut().for_each(|g| *g = 0.0);
+                *value
+            }
+            // Between distinct points the white kernel is zero.
+            Node::White { .. } => {
+                grad[..d].iter_mut().for_each(|g| *g = 0.0);
+                0.0
+            }
+            Node::Sum(a, b) | Node::Product(a, b) => {
+                let (tmp, rest) = scratch.split_at_mut(d);
+                let va = a.value_grad_x(x, y, grad, rest);
+                let vb = b.value_grad_x(x, y, tmp, rest);
+                if matches!(self, Node::Sum(..)) {
+                    grad[..d]
+                        .iter_mut()
+                        .zip(tmp.iter())
+                        .for_each(|(g, t)| *g += t);
+                    va + vb
+                } else {
+                    grad[..d]
+                        .iter_mut()
+                        .zip(tmp.iter())
+                        .for_each(|(g, t)| *g = *g * vb + va * t);
+                    va * vb
+                }
+            }
+        }
+    }
+
+    /// `k(x, x)` and its gradient with respect to `x` (moving both arguments together).
+    fn diag_grad_x(&self, x: &[f64], grad: &mut [f64], scratch: &mut [f64]) -> f64 {
+        let d = x.len();
+        match self {
+            Node::Linear { variance } => {
+                for k in 0..d {
+                    grad[k] = 2.0 * variance * x[k];
+                }
+                variance * x.iter().map(|v| v * v).sum::<f64>()
+            }
+            Node::Sum(a, b) | Node::Product(a, b) => {
+                let (tmp, rest) = scratch.split_at_mut(d);
+                let va = a.diag_grad_x(x, grad, rest);
+                let vb = b.diag_grad_x(x, tmp, rest);
+                if matches!(self, Node::Sum(..)) {
+                    grad[..d]
+                        .iter_mut()
+                        .zip(tmp.iter())
+                        .for_each(|(g, t)| *g += t);
+                    va + vb
+                } else {
+                    grad[..d]
+                        .iter_mut()
+                        .zip(tmp.iter())
+                        .for_each(|(g, t)| *g = *g * vb + va * t);
+                    va * vb
+                }
+            }
+            // Stationary, constant and white kernels are constant on the diagonal.
+            leaf => {
+                grad[..d].iter_mut().for_each(|g| *g = 0.0);
+                match leaf {
+                    Node::SquaredExponential { variance, .. }
+                    | Node::Matern { variance, .. }
+                    | Node::RationalQuadratic { variance, .. }
+                    | Node::Periodic { variance, .. } => *variance,
+                    Node::Constant { value } => *value,
+                    Node::White { noise } => *noise,
+                    _ => unreachable!("handled above"),
+                }
+            }
+        }
+    }
+}
+
 fn fmt_ls(ls: &[f64]) -> String {
     if ls.len() == 1 {
         format!("{}", ls[0])
@@ -778,6 +932,97 @@ impl Kernel {
     }
 }
 
+impl Kernel {
+    /// Scratch length needed by [`Kernel::cross_gradient_into`] and
+    /// [`Kernel::diag_gradient_into`] for inputs of dimension `d`.
+    #[must_use]
+    pub fn input_gradient_scratch_len(&self, d: usize) -> usize {
+        (self.node.depth() + 1) * d
+    }
+
+    /// Values `k(x, y_j)` and gradients `∂k(x, y_j)/∂x` for every row `y_j` of `data`:
+    /// `values` has length n, `grads` shape (n, d). Used for gradients of GP predictions with
+    /// respect to the test input. Does not allocate.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] for mismatched lengths (naming `x`, `data`, `values`, `grads` or
+    /// `scratch`); [`Error::NonFinite`] naming `x`.
+    pub fn cross_gradient_into(
+        &self,
+        x: &[f64],
+        data: ArrayView2<'_, f64>,
+        values: &mut [f64],
+        mut grads: ArrayViewMut2<'_, f64>,
+        scratch: &mut [f64],
+    ) -> Result<()> {
+        let (n, d) = data.dim();
+        if x.len() != d || self.node.dim()?.is_some_and(|kd| kd != d) {
+            return Err(Error::shape(
+                "x",
+                format_args!("expected {d} values (the data's columns), got {}", x.len()),
+            ));
+        }
+        crate::error::check_finite("x", x)?;
+        if values.len() != n || grads.dim() != (n, d) {
+            return Err(Error::shape(
+                "grads",
+                format_args!("expected values of length {n} and grads of shape ({n}, {d})"),
+            ));
+        }
+        if scratch.len() < self.input_gradient_scratch_len(d) {
+            return Err(Error::shape(
+                "scratch",
+                "shorter than input_gradient_scratch_len(d)",
+            ));
+        }
+        let mut row = [0.0; 16];
+        for j in 0..n {
+            let mut g = grads.row_mut(j);
+            let y = data.row(j);
+            let v = match (y.as_slice(), g.as_slice_mut()) {
+                (Some(ys), Some(gs)) => self.node.value_grad_x(x, ys, gs, scratch),
+                _ if d <= 16 => {
+                    let mut ybuf = [0.0; 16];
+                    ybuf[..d]
+                        .iter_mut()
+                        .zip(y.iter())
+                        .for_each(|(b, v)| *b = *v);
+                    let v = self
+                        .node
+                        .value_grad_x(x, &ybuf[..d], &mut row[..d], scratch);
+                    g.iter_mut().zip(&row[..d]).for_each(|(o, r)| *o = *r);
+                    v
+                }
+                _ => return Err(Error::shape("data", "rows must be contiguous when d > 16")),
+            };
+            values[j] = v;
+        }
+        Ok(())
+    }
+
+    /// `k(x, x)` and its gradient with respect to `x` (zero for stationary kernels).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `grad` is shorter than `x` or `scratch` too short;
+    /// [`Error::NonFinite`] naming `x`.
+    pub fn diag_gradient_into(
+        &self,
+        x: &[f64],
+        grad: &mut [f64],
+        scratch: &mut [f64],
+    ) -> Result<f64> {
+        let d = x.len();
+        if grad.len() < d || scratch.len() < self.input_gradient_scratch_len(d) {
+            return Err(Error::shape(
+                "grad",
+                format_args!("expected length {d} and enough scratch"),
+            ));
+        }
+        crate::error::check_finite("x", x)?;
+        Ok(self.node.diag_grad_x(x, grad, scratch))
+    }
+}
+
 impl Add for Kernel {
     type Output = Kernel;
     /// `a + b`.
@@ -821,5 +1066,27 @@ impl KernelWorkspace {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Reserves room for evaluating `kernel` against a second input set of up to `n2` rows of
+    /// dimension `d`, so later calls up to that size never allocate.
+    pub fn reserve(&mut self, kernel: &Kernel, n2: usize, d: usize) {
+        let leaves = count_leaves(&kernel.node);
+        let want_inputs = leaves * n2 * d;
+        self.inputs
+            .reserve(want_inputs.saturating_sub(self.inputs.len()));
+        self.offsets
+            .reserve(leaves.saturating_sub(self.offsets.len()));
+        let want_scratch = (kernel.node.depth() + 2) * n2;
+        if self.scratch.len() < want_scratch {
+            self.scratch.resize(want_scratch, 0.0);
+        }
+    }
+}
+
+fn count_leaves(node: &Node) -> usize {
+    match node {
+        Node::Sum(a, b) | Node::Product(a, b) => count_leaves(a) + count_leaves(b),
+        _ => 1,
     }
 }

@@ -375,3 +375,77 @@ fn strided_inputs_give_the_same_answer() {
         k1.matrix(t.to_owned().view(), None, Par::Seq).unwrap()
     );
 }
+
+#[test]
+fn input_gradients_match_finite_differences() {
+    let data = random(9, 3, 11);
+    let x = [0.3, -0.7, 1.1];
+    for k in kernels(3) {
+        let mut vals = vec![0.0; 9];
+        let mut grads = Array2::zeros((9, 3));
+        let mut scratch = vec![0.0; k.input_gradient_scratch_len(3)];
+        k.cross_gradient_into(&x, data.view(), &mut vals, grads.view_mut(), &mut scratch)
+            .unwrap();
+        let base = k
+            .matrix(
+                ndarray::ArrayView2::from_shape((1, 3), &x).unwrap(),
+                Some(data.view()),
+                Par::Seq,
+            )
+            .unwrap();
+        for j in 0..9 {
+            assert!(
+                (vals[j] - base[[0, j]]).abs() < 1e-13 * base[[0, j]].abs().max(1.0),
+                "{k}"
+            );
+        }
+        for c in 0..3 {
+            let h = 1e-6;
+            let (mut xp, mut xm) = (x, x);
+            xp[c] += h;
+            xm[c] -= h;
+            let kp = k
+                .matrix(
+                    ndarray::ArrayView2::from_shape((1, 3), &xp).unwrap(),
+                    Some(data.view()),
+                    Par::Seq,
+                )
+                .unwrap();
+            let km = k
+                .matrix(
+                    ndarray::ArrayView2::from_shape((1, 3), &xm).unwrap(),
+                    Some(data.view()),
+                    Par::Seq,
+                )
+                .unwrap();
+            for j in 0..9 {
+                let fd = (kp[[0, j]] - km[[0, j]]) / (2.0 * h);
+                assert!(
+                    (fd - grads[[j, c]]).abs() < 1e-6 * (1.0 + fd.abs()),
+                    "{k} d{c} j{j}: {fd} vs {}",
+                    grads[[j, c]]
+                );
+            }
+        }
+        let mut g = [0.0; 3];
+        let kxx = k.diag_gradient_into(&x, &mut g, &mut scratch).unwrap();
+        let xa = ndarray::ArrayView2::from_shape((1, 3), &x).unwrap();
+        assert!((kxx - k.diag(xa).unwrap()[0]).abs() < 1e-13 * kxx.abs().max(1.0));
+        for c in 0..3 {
+            let h = 1e-6;
+            let (mut xp, mut xm) = (x, x);
+            xp[c] += h;
+            xm[c] -= h;
+            let dp = k
+                .diag(ndarray::ArrayView2::from_shape((1, 3), &xp).unwrap())
+                .unwrap()[0];
+            let dm = k
+                .diag(ndarray::ArrayView2::from_shape((1, 3), &xm).unwrap())
+                .unwrap()[0];
+            assert!(
+                ((dp - dm) / (2.0 * h) - g[c]).abs() < 1e-6 * (1.0 + g[c].abs()),
+                "{k} diag d{c}"
+            );
+        }
+    }
+}
