@@ -523,3 +523,47 @@ fn hot_paths_do_not_allocate_after_warm_up() {
         "predict_one_into / add_observations allocated"
     );
 }
+
+#[test]
+fn json_round_trip_reproduces_predictions() {
+    let (x, y) = data(40, 2, 2, 13);
+    let k = Kernel::matern(MaternNu::ThreeHalves, 1.0, &[0.5, 2.0]).unwrap()
+        + Kernel::white(0.01).unwrap();
+    let mut gp = GaussianProcess::new(
+        k,
+        GpSettings {
+            normalize_y: true,
+            max_observations: Some(35),
+            ..settings(0.02)
+        },
+    )
+    .unwrap();
+    gp.fit(
+        x.slice(ndarray::s![..30, ..]),
+        y.slice(ndarray::s![..30, ..]),
+    )
+    .unwrap();
+    gp.add_observations(
+        x.slice(ndarray::s![30.., ..]),
+        y.slice(ndarray::s![30.., ..]),
+    )
+    .unwrap();
+    let json = gp.to_json().unwrap();
+    let back = GaussianProcess::from_json(&json).unwrap();
+    assert_eq!(back.n_observations(), 35);
+    assert_eq!(back.sequence_range(), gp.sequence_range());
+    let (xs, _) = data(10, 2, 1, 14);
+    let (a, b) = (
+        gp.predict(xs.view()).unwrap(),
+        back.predict(xs.view()).unwrap(),
+    );
+    for (u, v) in a.mean.iter().zip(b.mean.iter()) {
+        assert!(rel(*u, *v) < 1e-10);
+    }
+    assert!(GaussianProcess::from_json("{\"format\": \"pickle\"}").is_err());
+    assert!(GaussianProcess::from_json(&json.replace("\"version\":1", "\"version\":9")).is_err());
+    assert!(GaussianProcess::from_json(
+        &json.replace("\"noise_variance\":0.02", "\"noise_variance\":-1")
+    )
+    .is_err());
+}

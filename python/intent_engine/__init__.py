@@ -11,6 +11,7 @@ The compute cores are written in Rust; this package is a thin Python skin over t
 from intent_engine import kernels
 from intent_engine._core import (
     BackendUnavailableError,
+    GaussianProcess,
     IntentEngineError,
     InvalidInputError,
     NumericalError,
@@ -22,6 +23,7 @@ from intent_engine._core import (
 
 __all__ = [
     "BackendUnavailableError",
+    "GaussianProcess",
     "IntentEngineError",
     "InvalidInputError",
     "NumericalError",

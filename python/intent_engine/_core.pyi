@@ -10,6 +10,7 @@ __version__: str
 __all__ = [
     "BackendUnavailableError",
     "Constant",
+    "GaussianProcess",
     "IntentEngineError",
     "InvalidInputError",
     "Kernel",
@@ -23,6 +24,8 @@ __all__ = [
     "Sum",
     "White",
     "__version__",
+    "_gp_from_state",
+    "_kernel_from_json",
     "cuda_available",
     "default_scenario_json",
     "simd_level",
@@ -88,6 +91,11 @@ class Kernel:
     @property
     def operands(self) -> Optional[Tuple[Kernel, Kernel]]:
         """The operands (k1, k2) of a sum or product; None for a leaf kernel."""
+    def to_json(self) -> str:
+        """The kernel as JSON (data only)."""
+    @staticmethod
+    def from_json(json: str) -> Kernel:
+        """Rebuilds a kernel from to_json() output."""
     def __add__(self, other: Union[Kernel, float], /) -> Kernel: ...
     def __radd__(self, other: Union[Kernel, float], /) -> Kernel: ...
     def __mul__(self, other: Union[Kernel, float], /) -> Kernel: ...
@@ -152,3 +160,71 @@ class Product(Kernel):
     """Product of two kernels, k1 * k2."""
 
     def __new__(cls, k1: Kernel, k2: Kernel) -> Product: ...
+
+_Targets = Union[npt.NDArray[np.floating[Any]], Sequence[float], Sequence[Sequence[float]]]
+
+@final
+class GaussianProcess:
+    """Exact GP regression with a cached Cholesky factor and O(n^2) streaming updates."""
+
+    def __new__(
+        cls,
+        kernel: Kernel,
+        noise_variance: float = 1e-10,
+        normalize_y: bool = False,
+        max_observations: Optional[int] = None,
+        *,
+        capacity: int = 0,
+        threads: int = 1,
+    ) -> GaussianProcess: ...
+    def fit(self, X: _ArrayLike, y: _Targets) -> GaussianProcess:
+        """Fits the model to X (n, d) and y (n,) or (n, outputs); returns self."""
+    def predict(
+        self,
+        X: _ArrayLike,
+        return_std: bool = False,
+        return_var: bool = False,
+        return_cov: bool = False,
+        include_noise: bool = False,
+    ) -> Any:
+        """Posterior mean, optionally with std, var or the full covariance."""
+    def add_observations(self, X: _ArrayLike, y: _Targets) -> None:
+        """Appends observations in O(n^2) each (no refactorisation)."""
+    def remove_oldest(self, k: int) -> None:
+        """Removes the k oldest observations in O(n^2 k)."""
+    def log_marginal_likelihood(
+        self, theta: Optional[Union[npt.NDArray[np.floating[Any]], Sequence[float]]] = None, eval_gradient: bool = False
+    ) -> Any:
+        """Log marginal likelihood (optionally at theta = [kernel theta..., ln noise], with gradient)."""
+    def optimize(self, n_restarts: int = 0, seed: int = 0, optimize_noise: bool = True, max_iters: int = 200) -> float:
+        """Fits hyperparameters by bounded multi-start L-BFGS; returns the log marginal likelihood."""
+    def sample(self, X: _ArrayLike, n_samples: int = 1, seed: int = 0) -> npt.NDArray[np.float64]:
+        """Seeded posterior samples of the latent f (scikit-learn's sample_y layout)."""
+    def predict_gradient(
+        self, x: Union[npt.NDArray[np.floating[Any]], Sequence[float]]
+    ) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Gradients of the mean and latent variance w.r.t. one test input."""
+    def refactorize(self) -> None:
+        """Refactorises from scratch."""
+    @property
+    def n_observations(self) -> int:
+        """Number of observations held."""
+    @property
+    def kernel(self) -> Kernel:
+        """The kernel with the current hyperparameters."""
+    @property
+    def noise_variance(self) -> float:
+        """The noise variance."""
+    @property
+    def jitter(self) -> float:
+        """Diagonal jitter added by the last factorisation."""
+    def stats(self) -> dict[str, float]:
+        """Conditioning counters."""
+    def to_json(self) -> str:
+        """The model as JSON (data only)."""
+    @staticmethod
+    def from_json(json: str) -> GaussianProcess:
+        """Rebuilds a model from to_json() output."""
+
+def _gp_from_state(json: Optional[str], kernel: str, one_d: bool, noise_variance: float) -> GaussianProcess: ...
+def _kernel_from_json(json: str) -> Kernel: ...

@@ -767,7 +767,12 @@ impl GaussianProcess {
         if self.since_refactor >= self.settings.refactor_every {
             return self.refactor();
         }
-        if self.n > 0 && self.since_refactor.is_multiple_of(self.settings.check_every) && !self.probe_ok()? {
+        if self.n > 0
+            && self
+                .since_refactor
+                .is_multiple_of(self.settings.check_every)
+            && !self.probe_ok()?
+        {
             self.stats.failed_probes += 1;
             return self.refactor();
         }
@@ -1514,5 +1519,110 @@ impl BackgroundFit {
             h.join()
                 .map_err(|_| Error::Internal("background fit panicked".into()))?
         })
+    }
+}
+
+/// The on-disk form of a [`GaussianProcess`] (format `"intent_engine.GaussianProcess"`,
+/// version 1): JSON holding the kernel spec, the settings that define the model, the held
+/// observations and the normalisation constants. Loading refactorises — no code runs and no
+/// factor is trusted from the file.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GpFile {
+    /// Always `"intent_engine.GaussianProcess"`.
+    pub format: String,
+    /// Format version (1).
+    pub version: u32,
+    /// The kernel.
+    pub kernel: super::kernel::KernelSpec,
+    /// σ².
+    pub noise_variance: f64,
+    /// Whether targets were normalised.
+    pub normalize_y: bool,
+    /// The sliding window, if any.
+    pub max_observations: Option<usize>,
+    /// Inputs, one row per observation.
+    pub x: Vec<Vec<f64>>,
+    /// Targets, one row per observation.
+    pub y: Vec<Vec<f64>>,
+    /// Normalisation offsets per output.
+    pub y_mean: Vec<f64>,
+    /// Normalisation scales per output.
+    pub y_std: Vec<f64>,
+    /// Sequence number of the first held observation.
+    pub seq_first: u64,
+}
+
+const GP_FORMAT: &str = "intent_engine.GaussianProcess";
+
+impl GaussianProcess {
+    /// The model as a [`GpFile`] JSON string.
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] if not fitted.
+    pub fn to_json(&self) -> Result<String> {
+        self.require_fitted()?;
+        let xs = self.inputs();
+        let ys = self.targets();
+        let file = GpFile {
+            format: GP_FORMAT.into(),
+            version: 1,
+            kernel: self.kernel.to_spec(),
+            noise_variance: self.settings.noise_variance,
+            normalize_y: self.settings.normalize_y,
+            max_observations: self.settings.max_observations,
+            x: xs.rows().into_iter().map(|r| r.to_vec()).collect(),
+            y: ys.rows().into_iter().map(|r| r.to_vec()).collect(),
+            y_mean: self.y_mean.clone(),
+            y_std: self.y_std.clone(),
+            seq_first: self.seq_first,
+        };
+        serde_json::to_string(&file).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// Rebuilds a model from [`GaussianProcess::to_json`] output (refactorising), with
+    /// default values for the settings not stored (capacity, drift control, threads).
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] naming `json` for malformed or inconsistent files; the errors
+    /// of [`GaussianProcess::fit`].
+    pub fn from_json(json: &str) -> Result<Self> {
+        let f: GpFile = serde_json::from_str(json).map_err(|e| Error::invalid_value("json", e))?;
+        if f.format != GP_FORMAT || f.version != 1 {
+            return Err(Error::invalid_value(
+                "json",
+                format_args!("not a version-1 {GP_FORMAT} file"),
+            ));
+        }
+        let kernel = Kernel::from_spec(&f.kernel)?;
+        let n = f.x.len();
+        let d = f.x.first().map_or(0, Vec::len);
+        let m = f.y_mean.len();
+        let bad = |what: &str| Error::invalid_value("json", format_args!("inconsistent {what}"));
+        if n == 0 || f.y.len() != n || f.y_std.len() != m || m == 0 {
+            return Err(bad("row counts"));
+        }
+        if f.x.iter().any(|r| r.len() != d) || f.y.iter().any(|r| r.len() != m) {
+            return Err(bad("row lengths"));
+        }
+        let x = Array2::from_shape_vec((n, d), f.x.concat()).map_err(|_| bad("inputs"))?;
+        let y = Array2::from_shape_vec((n, m), f.y.concat()).map_err(|_| bad("targets"))?;
+        check_finite("json", f.y_mean.iter().chain(&f.y_std))?;
+        if f.y_std.iter().any(|s| *s <= 0.0) {
+            return Err(bad("y_std"));
+        }
+        let settings = GpSettings {
+            noise_variance: f.noise_variance,
+            normalize_y: f.normalize_y,
+            max_observations: f.max_observations,
+            ..GpSettings::default()
+        };
+        let mut gp = GaussianProcess::new(kernel, settings)?;
+        gp.fit(x.view(), y.view())?;
+        gp.y_mean = f.y_mean;
+        gp.y_std = f.y_std;
+        gp.seq_first = f.seq_first;
+        gp.seq_next = f.seq_first + gp.n as u64;
+        gp.refactor()?;
+        Ok(gp)
     }
 }

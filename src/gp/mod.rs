@@ -12,5 +12,5 @@ pub use exact::{
     BackgroundFit, FitReport, GaussianProcess, GpSettings, GpStats, GpWorkspace, HyperBounds,
     Prediction,
 };
-pub use kernel::{Kernel, KernelWorkspace, MaternNu};
+pub use kernel::{Kernel, KernelSpec, KernelWorkspace, MaternNu};
 pub use optimize::{minimize, OptimizeResult, OptimizeSettings};

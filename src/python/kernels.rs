@@ -233,6 +233,25 @@ impl PyKernel {
     fn __repr__(&self) -> String {
         self.inner.to_string()
     }
+
+    /// The kernel as JSON (data only).
+    fn to_json(&self, py: Python<'_>) -> PyResult<String> {
+        self.inner.to_json().map_err(|e| to_py(py, &e))
+    }
+
+    /// Rebuilds a kernel from to_json() output.
+    #[staticmethod]
+    fn from_json(py: Python<'_>, json: &str) -> PyResult<Py<PyAny>> {
+        let k = Kernel::from_json(json).map_err(|e| to_py(py, &e))?;
+        wrap(py, k)
+    }
+
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+        let f = py
+            .import("intent_engine._core")?
+            .getattr("_kernel_from_json")?;
+        Ok((f, (self.inner.to_json().map_err(|e| to_py(py, &e))?,)))
+    }
 }
 
 macro_rules! leaf_class {
@@ -394,7 +413,15 @@ impl Product {
     }
 }
 
+/// Pickle support: a kernel from its JSON.
+#[pyfunction]
+fn _kernel_from_json(py: Python<'_>, json: &str) -> PyResult<Py<PyAny>> {
+    let k = Kernel::from_json(json).map_err(|e| to_py(py, &e))?;
+    wrap(py, k)
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_kernel_from_json, m)?)?;
     m.add_class::<PyKernel>()?;
     m.add_class::<Rbf>()?;
     m.add_class::<Matern>()?;

@@ -6,6 +6,7 @@
 
 mod array;
 mod errors;
+mod gp;
 mod kernels;
 
 use pyo3::prelude::*;
@@ -38,6 +39,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", crate::VERSION)?;
     errors::register(py, m)?;
     kernels::register(m)?;
+    gp::register(m)?;
     m.add_function(wrap_pyfunction!(cuda_available, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(default_scenario_json, m)?)?;

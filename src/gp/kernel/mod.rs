@@ -1052,6 +1052,165 @@ impl Mul for Kernel {
     }
 }
 
+/// A kernel as plain data, for model files ([`Kernel::to_spec`], [`Kernel::from_spec`]).
+/// Values are the hyperparameters themselves (not logs).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type")]
+#[allow(missing_docs)]
+pub enum KernelSpec {
+    #[serde(rename = "RBF")]
+    SquaredExponential {
+        variance: f64,
+        length_scale: Vec<f64>,
+    },
+    Matern {
+        nu: f64,
+        variance: f64,
+        length_scale: Vec<f64>,
+    },
+    RationalQuadratic {
+        variance: f64,
+        length_scale: Vec<f64>,
+        alpha: f64,
+    },
+    Periodic {
+        variance: f64,
+        length_scale: f64,
+        period: f64,
+    },
+    Linear {
+        variance: f64,
+    },
+    Constant {
+        value: f64,
+    },
+    White {
+        noise: f64,
+    },
+    Sum {
+        k1: Box<KernelSpec>,
+        k2: Box<KernelSpec>,
+    },
+    Product {
+        k1: Box<KernelSpec>,
+        k2: Box<KernelSpec>,
+    },
+}
+
+impl Kernel {
+    /// This kernel as plain data.
+    #[must_use]
+    pub fn to_spec(&self) -> KernelSpec {
+        fn rec(n: &Node) -> KernelSpec {
+            match n {
+                Node::SquaredExponential { variance, ls } => KernelSpec::SquaredExponential {
+                    variance: *variance,
+                    length_scale: ls.clone(),
+                },
+                Node::Matern { nu, variance, ls } => KernelSpec::Matern {
+                    nu: nu.value(),
+                    variance: *variance,
+                    length_scale: ls.clone(),
+                },
+                Node::RationalQuadratic {
+                    variance,
+                    ls,
+                    alpha,
+                } => KernelSpec::RationalQuadratic {
+                    variance: *variance,
+                    length_scale: ls.clone(),
+                    alpha: *alpha,
+                },
+                Node::Periodic {
+                    variance,
+                    ls,
+                    period,
+                } => KernelSpec::Periodic {
+                    variance: *variance,
+                    length_scale: *ls,
+                    period: *period,
+                },
+                Node::Linear { variance } => KernelSpec::Linear {
+                    variance: *variance,
+                },
+                Node::Constant { value } => KernelSpec::Constant { value: *value },
+                Node::White { noise } => KernelSpec::White { noise: *noise },
+                Node::Sum(a, b) => KernelSpec::Sum {
+                    k1: Box::new(rec(a)),
+                    k2: Box::new(rec(b)),
+                },
+                Node::Product(a, b) => KernelSpec::Product {
+                    k1: Box::new(rec(a)),
+                    k2: Box::new(rec(b)),
+                },
+            }
+        }
+        rec(&self.node)
+    }
+
+    /// Rebuilds a kernel from plain data, validating every value as the constructors do.
+    ///
+    /// # Errors
+    /// As the constructors ([`Kernel::squared_exponential`] …).
+    ///
+    /// ```
+    /// use intent_engine::gp::Kernel;
+    /// let k = Kernel::squared_exponential(2.0, &[0.5, 1.0])? * Kernel::periodic(1.0, 1.0, 3.0)?;
+    /// assert_eq!(Kernel::from_spec(&k.to_spec())?, k);
+    /// # Ok::<(), intent_engine::Error>(())
+    /// ```
+    pub fn from_spec(spec: &KernelSpec) -> Result<Self> {
+        Ok(match spec {
+            KernelSpec::SquaredExponential {
+                variance,
+                length_scale,
+            } => Kernel::squared_exponential(*variance, length_scale)?,
+            KernelSpec::Matern {
+                nu,
+                variance,
+                length_scale,
+            } => Kernel::matern(MaternNu::from_f64(*nu)?, *variance, length_scale)?,
+            KernelSpec::RationalQuadratic {
+                variance,
+                length_scale,
+                alpha,
+            } => Kernel::rational_quadratic(*variance, length_scale, *alpha)?,
+            KernelSpec::Periodic {
+                variance,
+                length_scale,
+                period,
+            } => Kernel::periodic(*variance, *length_scale, *period)?,
+            KernelSpec::Linear { variance } => Kernel::linear(*variance)?,
+            KernelSpec::Constant { value } => Kernel::constant(*value)?,
+            KernelSpec::White { noise } => Kernel::white(*noise)?,
+            KernelSpec::Sum { k1, k2 } => {
+                Kernel::sum(Kernel::from_spec(k1)?, Kernel::from_spec(k2)?)?
+            }
+            KernelSpec::Product { k1, k2 } => {
+                Kernel::product(Kernel::from_spec(k1)?, Kernel::from_spec(k2)?)?
+            }
+        })
+    }
+
+    /// The kernel as JSON (see [`KernelSpec`]).
+    ///
+    /// # Errors
+    /// [`Error::Internal`] if serialisation fails (it does not for finite values).
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string(&self.to_spec()).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// Parses [`Kernel::to_json`] output.
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] naming `json` for malformed input; constructor errors.
+    pub fn from_json(json: &str) -> Result<Self> {
+        let spec: KernelSpec =
+            serde_json::from_str(json).map_err(|e| Error::invalid_value("json", e))?;
+        Kernel::from_spec(&spec)
+    }
+}
+
 /// Reusable buffers for kernel evaluation: the transposed (and length-scaled) second input
 /// of every leaf, and per-row scratch. Grows to the largest problem seen, never shrinks.
 #[derive(Clone, Debug, Default)]
