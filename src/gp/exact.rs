@@ -29,7 +29,8 @@
 #![allow(non_snake_case)]
 
 use faer::dyn_stack::{MemBuffer, MemStack};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use faer::{MatMut, MatRef};
 use ndarray::{Array2, Array3, ArrayView2, ArrayViewMut2};
@@ -180,7 +181,10 @@ pub struct GaussianProcess {
     jitter: f64,
     /// `L⁻¹ỹ` and `α`, output-major: output o at `[o·cap, o·cap + n)`.
     z: Vec<f64>,
-    alpha: Vec<f64>,
+    /// `α`, recomputed lazily from `z`: appends leave it stale (saving a backward solve), and
+    /// mean+variance predictions never need it (their mean is `(L⁻¹k*)·z`).
+    alpha: RwLock<Vec<f64>>,
+    alpha_dirty: AtomicBool,
     since_refactor: usize,
     stats: GpStats,
     /// Clamped variances, counted from `&self` predictions.
@@ -209,7 +213,13 @@ impl Clone for GaussianProcess {
             extra: self.extra.clone(),
             jitter: self.jitter,
             z: self.z.clone(),
-            alpha: self.alpha.clone(),
+            alpha: RwLock::new(
+                self.alpha
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone(),
+            ),
+            alpha_dirty: AtomicBool::new(self.alpha_dirty.load(Ordering::Acquire)),
             since_refactor: self.since_refactor,
             stats: self.stats.clone(),
             clamped: AtomicU64::new(self.clamped.load(Ordering::Relaxed)),
@@ -306,7 +316,8 @@ impl GaussianProcess {
             extra: Vec::new(),
             jitter: 0.0,
             z: Vec::new(),
-            alpha: Vec::new(),
+            alpha: RwLock::new(Vec::new()),
+            alpha_dirty: AtomicBool::new(true),
             since_refactor: 0,
             stats: GpStats::default(),
             clamped: AtomicU64::new(0),
@@ -397,6 +408,26 @@ impl GaussianProcess {
         (self.seq_first, self.seq_next)
     }
 
+    /// `α`, recomputed first if an update left it stale (backward solves from `z`).
+    fn alpha_ready(&self) -> RwLockReadGuard<'_, Vec<f64>> {
+        if self.alpha_dirty.load(Ordering::Acquire) {
+            let mut a = self.alpha.write().unwrap_or_else(PoisonError::into_inner);
+            if self.alpha_dirty.load(Ordering::Acquire) {
+                let (n, cap) = (self.n, self.cap);
+                if a.len() < cap * self.m {
+                    a.resize(cap * self.m, 0.0);
+                }
+                for o in 0..self.m {
+                    let ao = &mut a[o * cap..o * cap + n];
+                    ao.copy_from_slice(&self.z[o * cap..o * cap + n]);
+                    backward_solve_transposed(&self.l, cap, n, ao);
+                }
+                self.alpha_dirty.store(false, Ordering::Release);
+            }
+        }
+        self.alpha.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn require_fitted(&self) -> Result<()> {
         if self.is_fitted() {
             Ok(())
@@ -477,7 +508,7 @@ impl GaussianProcess {
         new.l = vec![0.0; cap * cap];
         new.extra = vec![0.0; cap];
         new.z = vec![0.0; cap * m];
-        new.alpha = vec![0.0; cap * m];
+        new.alpha = RwLock::new(vec![0.0; cap * m]);
         new.buf = vec![0.0; cap.max(1) * m.max(1)];
         new.kws.reserve(&new.kernel, cap, d);
         new.seq_first = 0;
@@ -550,13 +581,8 @@ impl GaussianProcess {
                 self.z[o * cap + i] = self.ytilde(i, o);
             }
             forward_solve(&self.l, cap, n, &mut self.z[o * cap..o * cap + n]);
-            let (z, alpha) = (
-                &self.z[o * cap..o * cap + n],
-                &mut self.alpha[o * cap..o * cap + n],
-            );
-            alpha.copy_from_slice(z);
-            backward_solve_transposed(&self.l, cap, n, alpha);
         }
+        self.alpha_dirty.store(true, Ordering::Release);
     }
 
     /// Refactorises from scratch (drift control does this automatically).
@@ -583,13 +609,14 @@ impl GaussianProcess {
         }
         self.l = l;
         let mut z = vec![0.0; new_cap * m];
-        let mut a = vec![0.0; new_cap * m];
+        let a = vec![0.0; new_cap * m];
         for o in 0..m {
             z[o * new_cap..o * new_cap + n].copy_from_slice(&self.z[o * old..o * old + n]);
-            a[o * new_cap..o * new_cap + n].copy_from_slice(&self.alpha[o * old..o * old + n]);
         }
         self.z = z;
-        self.alpha = a;
+        let _ = a;
+        *self.alpha.get_mut().unwrap_or_else(PoisonError::into_inner) = vec![0.0; new_cap * m];
+        self.alpha_dirty.store(true, Ordering::Release);
         self.buf.resize(new_cap * m.max(1), 0.0);
         self.kws.reserve(&self.kernel, new_cap, d);
         self.cap = new_cap;
@@ -682,20 +709,8 @@ impl GaussianProcess {
         }
         self.n = n + 1;
         self.seq_next += 1;
-        self.update_alpha();
+        self.alpha_dirty.store(true, Ordering::Release);
         self.after_update()
-    }
-
-    fn update_alpha(&mut self) {
-        let (n, cap) = (self.n, self.cap);
-        for o in 0..self.m {
-            let (z, alpha) = (
-                &self.z[o * cap..o * cap + n],
-                &mut self.alpha[o * cap..o * cap + n],
-            );
-            alpha.copy_from_slice(z);
-            backward_solve_transposed(&self.l, cap, n, alpha);
-        }
     }
 
     /// Removes the `k` oldest observations in O(n²·k) (a rank-k update of the factor).
@@ -969,12 +984,6 @@ impl GaussianProcess {
         if n > 0 {
             let xs = self.inputs();
             let kstar = self.kernel.matrix(x, Some(xs), self.settings.par)?; // (ns, n)
-            for o in 0..m {
-                let a = &self.alpha[o * cap..o * cap + n];
-                for i in 0..ns {
-                    mean[[i, o]] = dot_product(kstar.row(i).as_slice().unwrap_or(&[]), a);
-                }
-            }
             for j in 0..ns {
                 for i in 0..n {
                     v[(i, j)] = kstar[[j, i]];
@@ -991,6 +1000,14 @@ impl GaussianProcess {
                 v.as_mut(),
                 faer_par(self.settings.par),
             );
+        }
+        // mean = k*ᵀα = (L⁻¹k*)·z: no α needed.
+        for j in 0..ns {
+            let col = v.col(j);
+            for o in 0..m {
+                let z = &self.z[o * cap..o * cap + n];
+                mean[[j, o]] = (0..n).map(|i| col[i] * z[i]).sum::<f64>();
+            }
         }
         let noise = if include_noise {
             self.settings.noise_variance
@@ -1044,8 +1061,9 @@ impl GaussianProcess {
             let kstar = self
                 .kernel
                 .matrix(x, Some(self.inputs()), self.settings.par)?;
+            let alpha = self.alpha_ready();
             for o in 0..m {
-                let a = &self.alpha[o * cap..o * cap + n];
+                let a = &alpha[o * cap..o * cap + n];
                 for i in 0..ns {
                     mean[[i, o]] = dot_product(kstar.row(i).as_slice().unwrap_or(&[]), a);
                 }
@@ -1101,11 +1119,15 @@ impl GaussianProcess {
                 .matrix_into(xv, Some(self.inputs()), out, &mut ws.kernel, Par::Seq)?;
         }
         let kvec = &ws.kvec[..n];
-        for o in 0..m {
-            mean[o] = dot_product(kvec, &self.alpha[o * cap..o * cap + n]) * self.y_std[o]
-                + self.y_mean[o];
-        }
-        if let Some(var) = var {
+        let Some(var) = var else {
+            let alpha = self.alpha_ready();
+            for o in 0..m {
+                mean[o] = dot_product(kvec, &alpha[o * cap..o * cap + n]) * self.y_std[o]
+                    + self.y_mean[o];
+            }
+            return Ok(());
+        };
+        {
             if var.len() != m {
                 return Err(Error::shape(
                     "var",
@@ -1125,6 +1147,9 @@ impl GaussianProcess {
             }
             for o in 0..m {
                 var[o] = s * self.y_std[o] * self.y_std[o];
+                // mean = k*ᵀα = (L⁻¹k*)·z, reusing the solve.
+                mean[o] =
+                    dot_product(v, &self.z[o * cap..o * cap + n]) * self.y_std[o] + self.y_mean[o];
             }
         }
         Ok(())
@@ -1274,11 +1299,12 @@ impl GaussianProcess {
         backward_solve_transposed(&self.l, cap, n, &mut w);
         let mut dmean = Array2::zeros((m, d));
         let mut dvar = Array2::zeros((m, d));
+        let alpha = self.alpha_ready();
         for c in 0..d {
             let gc = g.column(c);
             let dv = dkxx[c] - 2.0 * gc.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>();
             for o in 0..m {
-                let a = &self.alpha[o * cap..o * cap + n];
+                let a = &alpha[o * cap..o * cap + n];
                 dmean[[o, c]] = gc.iter().zip(a).map(|(a, b)| a * b).sum::<f64>() * self.y_std[o];
                 dvar[[o, c]] = dv * self.y_std[o] * self.y_std[o];
             }
