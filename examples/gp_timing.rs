@@ -50,5 +50,51 @@ fn main() -> Result<(), intent_engine::Error> {
         "predict mean+var: {:.1} µs",
         t.elapsed().as_secs_f64() / reps as f64 * 1e6
     );
+    let xs = Array2::from_shape_fn((1000, 3), |(i, k)| {
+        ((i * 13 + k * 7) % 97) as f64 / 16.0 - 3.0
+    });
+    let t = Instant::now();
+    for _ in 0..5 {
+        let _ = gp.predict(xs.view())?;
+    }
+    println!(
+        "predict batch 1000 mean+var: {:.2} ms",
+        t.elapsed().as_secs_f64() / 5.0 * 1e3
+    );
+    let t = Instant::now();
+    for _ in 0..5 {
+        let _ = gp
+            .kernel()
+            .matrix(xs.view(), Some(gp.inputs()), intent_engine::Par::Seq)?;
+    }
+    println!(
+        "  of which K*: {:.2} ms",
+        t.elapsed().as_secs_f64() / 5.0 * 1e3
+    );
+    let mut opt = gp.clone();
+    opt.remove_oldest(opt.n_observations() - 300)?;
+    let t = Instant::now();
+    let r = opt.optimize(
+        &intent_engine::gp::OptimizeSettings::default(),
+        &intent_engine::gp::HyperBounds {
+            noise: None,
+            ..Default::default()
+        },
+    )?;
+    println!(
+        "optimize n=300: {:.1} ms, {} evaluations",
+        t.elapsed().as_secs_f64() * 1e3,
+        r.optimizer.n_evals
+    );
+    let mut p = opt.kernel().theta();
+    p.push(opt.noise_variance().ln());
+    let t = Instant::now();
+    for _ in 0..10 {
+        let _ = opt.log_marginal_likelihood_gradient(&p)?;
+    }
+    println!(
+        "  one LML+gradient evaluation: {:.2} ms",
+        t.elapsed().as_secs_f64() / 10.0 * 1e3
+    );
     Ok(())
 }

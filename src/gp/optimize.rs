@@ -9,7 +9,8 @@
 use std::cell::RefCell;
 
 use argmin::core::{CostFunction, Executor, Gradient, State};
-use argmin::solver::linesearch::MoreThuenteLineSearch;
+use argmin::solver::linesearch::condition::ArmijoCondition;
+use argmin::solver::linesearch::BacktrackingLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -35,7 +36,7 @@ impl Default for OptimizeSettings {
             n_restarts: 0,
             seed: 0,
             max_iters: 200,
-            tol_grad: 1e-7,
+            tol_grad: 1e-5,
         }
     }
 }
@@ -221,7 +222,10 @@ where
             last_err = e.to_string();
             continue;
         }
-        let solver = match LBFGS::new(MoreThuenteLineSearch::new(), 10)
+        let line_search = ArmijoCondition::new(1e-4)
+            .and_then(|c| BacktrackingLineSearch::new(c).rho(0.5))
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let solver = match LBFGS::new(line_search, 10)
             .with_tolerance_grad(settings.tol_grad)
             .and_then(|s| s.with_tolerance_cost(1e-12))
         {

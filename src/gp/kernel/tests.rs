@@ -360,6 +360,7 @@ fn bad_input_is_an_error_naming_the_argument() {
 
 #[test]
 fn strided_inputs_give_the_same_answer() {
+    let _g = SIMD_LOCK.lock().unwrap();
     let big = random(20, 6, 10);
     let view = big.slice(ndarray::s![..;2, ..;2]);
     let owned = view.to_owned();
