@@ -61,6 +61,7 @@ use rand_chacha::ChaCha8Rng;
 use super::kernel::{Kernel, KernelWorkspace};
 use super::optimize::{minimize, OptimizeResult, OptimizeSettings};
 use crate::error::{check_finite, check_positive, Error, Result};
+use crate::linalg::simd::{dispatch, SimdTask};
 use crate::linalg::Par;
 
 /// faer runs on the calling thread; parallelism comes from our own column blocks.
@@ -927,14 +928,19 @@ fn gradient(
     //   ∂F/∂P   = L_m⁻ᵀ [k/2 (2I − B − B⁻¹) − ½ ĉĉᵀ] L_m⁻¹
     //   ∂F/∂K_mn = L_m⁻ᵀ [(k(I − B⁻¹) − ĉĉᵀ) A / σ + ĉ Yᵀ / σ²]
     //   ∂F/∂k_ii = −k / (2σ²)
-    let e = Mat::from_fn(m, m, |i, j| {
+    // L_m⁻ᵀ is applied to the m × m factors once, so each block of ∂F/∂K_mn is one product
+    // `[L_m⁻ᵀ E, L_m⁻ᵀ ĉ] · [A / σ; Yᵀ / σ²]` instead of a product and a triangular solve.
+    let lmt = fw.lm.as_ref().transpose();
+    let mut e = Mat::from_fn(m, m, |i, j| {
         kf * (if i == j { 1.0 } else { 0.0 } - binv[(i, j)]) - cct[(i, j)]
     });
+    solve_upper_triangular_in_place(lmt, e.as_mut(), FSEQ);
+    let mut v = chat.clone();
+    solve_upper_triangular_in_place(lmt, v.as_mut(), FSEQ);
     let mut dp = Mat::from_fn(m, m, |i, j| {
         0.5 * kf * (if i == j { 2.0 } else { 0.0 } - fw.b[(i, j)] - binv[(i, j)])
             - 0.5 * cct[(i, j)]
     });
-    let lmt = fw.lm.as_ref().transpose();
     solve_upper_triangular_in_place(lmt, dp.as_mut(), FSEQ);
     let mut dp = dp.transpose().to_owned();
     solve_upper_triangular_in_place(lmt, dp.as_mut(), FSEQ);
@@ -974,12 +980,11 @@ fn gradient(
             matmul(
                 gk.as_mut(),
                 Accum::Add,
-                chat.as_ref(),
+                v.as_ref(),
                 yb.transpose(),
                 1.0 / s2,
                 FSEQ,
             );
-            solve_upper_triangular_in_place(lmt, gk.as_mut(), FSEQ);
             // Contract with ∂K/∂θ on the stacked inputs [Z; X_b]: weights only in the
             // Z–X_b block (for K_mn) and on the X_b diagonal (for diag K_nn).
             let xb = data.x.slice(s![j0..j0 + b, ..]);
@@ -1041,6 +1046,48 @@ fn sqdist(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
+/// Nearest centre (and its squared distance) for each point of a chunk; `ct` holds the
+/// centres transposed (`d × m`), so the distances to all centres are `d` vectorised passes.
+/// Plain multiplies and adds (no FMA): the same bits at every SIMD level.
+struct Assign<'a> {
+    xs: &'a [f64],
+    d: usize,
+    ct: &'a [f64],
+    out: &'a mut [(usize, f64)],
+    buf: &'a mut [f64],
+}
+
+impl SimdTask for Assign<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        let Assign {
+            xs,
+            d,
+            ct,
+            out,
+            buf,
+        } = self;
+        let m = buf.len();
+        for (q, a) in out.iter_mut().enumerate() {
+            buf.iter_mut().for_each(|b| *b = 0.0);
+            for (t, &xv) in xs[q * d..(q + 1) * d].iter().enumerate() {
+                for (b, &c) in buf.iter_mut().zip(&ct[t * m..(t + 1) * m]) {
+                    let u = xv - c;
+                    *b += u * u;
+                }
+            }
+            let mut best = (0, f64::INFINITY);
+            for (ci, &dd) in buf.iter().enumerate() {
+                if dd < best.1 {
+                    best = (ci, dd);
+                }
+            }
+            *a = best;
+        }
+    }
+}
+
 /// k-means++ seeding and Lloyd iterations; see [`InducingInit::KMeans`].
 fn kmeans(
     x: ArrayView2<'_, f64>,
@@ -1092,21 +1139,25 @@ fn kmeans(
     let m = centers.len() / d;
     // Lloyd iterations: (label, squared distance) per point.
     let mut assign = vec![(usize::MAX, 0.0f64); n];
+    let mut ct = vec![0.0; d * m];
     for it in 0..iters {
         let prev: Vec<usize> = assign.iter().map(|a| a.0).collect();
-        let cs = &centers;
-        for_chunks(par, &mut assign, SELECT_CHUNK, |o, c| {
-            for (t, a) in c.iter_mut().enumerate() {
-                let xi = row(o + t);
-                let mut best = (0, f64::INFINITY);
-                for (ci, cr) in cs.chunks_exact(d).enumerate() {
-                    let dd = sqdist(xi, cr);
-                    if dd < best.1 {
-                        best = (ci, dd);
-                    }
-                }
-                *a = best;
+        for (c, cr) in centers.chunks_exact(d).enumerate() {
+            for (t, &v) in cr.iter().enumerate() {
+                ct[t * m + c] = v;
             }
+        }
+        let ct = &ct;
+        let xs = &xs;
+        for_chunks(par, &mut assign, SELECT_CHUNK, |o, out| {
+            let mut buf = vec![0.0; m];
+            dispatch(Assign {
+                xs: &xs[o * d..],
+                d,
+                ct,
+                out,
+                buf: &mut buf,
+            });
         });
         if it > 0 && assign.iter().zip(&prev).all(|(a, p)| a.0 == *p) {
             break;
@@ -1173,12 +1224,12 @@ fn greedy(kernel: &Kernel, x: ArrayView2<'_, f64>, m: usize, par: Par) -> Result
             }
         }
         let Some((star, r)) = best else { break };
-        if j > 0 && !(r > tol) {
+        if j > 0 && r <= tol {
             break;
         }
         chosen.push(star);
         selected[star] = true;
-        if !(r > 0.0) {
+        if r <= 0.0 {
             break; // zero variance everywhere: one point is all there is to choose
         }
         kernel.matrix_into(
@@ -1201,18 +1252,25 @@ fn greedy(kernel: &Kernel, x: ArrayView2<'_, f64>, m: usize, par: Par) -> Result
             .enumerate()
             .map(|(b, (lc, rc))| (b * SELECT_CHUNK, lc, rc))
             .collect();
-        map_items(par, &mut items, &|(o, lc, rc): &mut (
-            usize,
-            &mut [f64],
-            &mut [f64],
-        )| {
+        let update = |(o, lc, rc): &mut (usize, &mut [f64], &mut [f64])| {
+            let rows = rc.len();
+            // dots = L[chunk, :j] · L[star, :j] (faer's gemv, runtime SIMD).
+            let mut dots = Mat::<f64>::zeros(rows, 1);
+            matmul(
+                dots.as_mut(),
+                Accum::Replace,
+                MatRef::from_row_major_slice_with_stride(&lc[..], rows, j, m),
+                MatRef::from_column_major_slice(&lstar, j, 1),
+                1.0,
+                FSEQ,
+            );
             for (t, (lrow, rv)) in lc.chunks_exact_mut(m).zip(rc.iter_mut()).enumerate() {
-                let dot: f64 = lrow[..j].iter().zip(&lstar).map(|(a, b)| a * b).sum();
-                let v = (kc[*o + t] - dot) / piv;
+                let v = (kc[*o + t] - dots[(t, 0)]) / piv;
                 lrow[j] = v;
                 *rv = (*rv - v * v).max(0.0);
             }
-        });
+        };
+        map_items(par, &mut items, &update);
         resid[star] = 0.0;
     }
     let mut z = Array2::zeros((chosen.len(), d));
@@ -1741,6 +1799,70 @@ mod tests {
         let g3 = fit(&yc);
         let p3 = g3.predict_mean(xs.view()).unwrap();
         assert!(p3.iter().all(|v| (v - 3.0).abs() < 1e-12));
+    }
+
+    /// Manual timing at the target size (not a timed assertion): run with
+    /// `cargo test --release --lib gp::sparse::tests::timing_n20000 -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "manual release-mode timing"]
+    fn timing_n20000() {
+        use std::time::Instant;
+        let (n, d, m) = (20_000, 3, 256);
+        let x = random(n, d, 81);
+        let y = targets(&x, 1, 82);
+        let kern = Kernel::squared_exponential(1.0, &[0.8, 1.0, 1.2]).unwrap();
+        for (label, init) in [
+            (
+                "kmeans(iters=30)",
+                InducingInit::KMeans {
+                    m,
+                    seed: 0,
+                    iters: 30,
+                },
+            ),
+            ("greedy", InducingInit::Greedy { m }),
+        ] {
+            let mut gp = SparseGaussianProcess::new(kern.clone(), 0.01).unwrap();
+            let t = Instant::now();
+            let z = match &init {
+                InducingInit::KMeans { m, seed, iters } => {
+                    kmeans(x.view(), *m, *seed, *iters, Par::Rayon(0)).unwrap()
+                }
+                InducingInit::Greedy { m } => greedy(&kern, x.view(), *m, Par::Rayon(0)).unwrap(),
+                InducingInit::Given(z) => z.clone(),
+            };
+            let t_init = t.elapsed();
+            let t = Instant::now();
+            gp.fit(x.view(), y.view(), init).unwrap();
+            let t_fit = t.elapsed();
+            assert_eq!(gp.inducing_points().unwrap(), z.view());
+            let t = Instant::now();
+            let reps = 5;
+            for _ in 0..reps {
+                gp.objective(&gp.params()).unwrap();
+            }
+            let t_obj = t.elapsed() / reps;
+            let (data, post) = (gp.data.as_ref().unwrap(), gp.post.as_ref().unwrap());
+            let t = Instant::now();
+            let fw = forward(&kern, 0.01, data, post.z.view(), true, Par::Rayon(0)).unwrap();
+            let t_fw = t.elapsed();
+            let t = Instant::now();
+            gradient(&kern, 0.01, data, post.z.view(), &fw, Par::Rayon(0)).unwrap();
+            eprintln!(
+                "  objective = forward {t_fw:.2?} + gradient {:.2?}",
+                t.elapsed()
+            );
+            let xs = random(n, d, 83);
+            let t = Instant::now();
+            gp.predict(xs.view(), false).unwrap();
+            let t_pred = t.elapsed();
+            eprintln!(
+                "n={n} d={d} m={m} {label}: init alone {t_init:.2?}, fit (init + posterior) \
+                 {t_fit:.2?}, objective {t_obj:.2?}, predict {n} points (mean+var) {t_pred:.2?}, \
+                 threads {}",
+                Par::Rayon(0).num_threads()
+            );
+        }
     }
 
     /// Tiny problems: one training point, one inducing point.
