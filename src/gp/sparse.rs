@@ -382,6 +382,20 @@ impl SparseGaussianProcess {
     /// its mean diagonal) is differentiated too. Cost: two passes of `O(n m²)` flops over
     /// `K_mn` plus `4 n m` kernel-gradient entries, memory `O(n m)` for `A`.
     ///
+    /// ```
+    /// use intent_engine::gp::{InducingInit, Kernel, SparseGaussianProcess};
+    /// use ndarray::Array2;
+    ///
+    /// let x = Array2::from_shape_fn((50, 1), |(i, _)| i as f64 / 10.0);
+    /// let y = x.mapv(f64::cos);
+    /// let mut gp = SparseGaussianProcess::new(Kernel::squared_exponential(1.0, &[1.0])?, 0.01)?;
+    /// gp.fit(x.view(), y.view(), InducingInit::Greedy { m: 10 })?;
+    /// let (value, grad) = gp.objective(&gp.params())?;
+    /// assert!((value + gp.log_marginal_likelihood_bound()?).abs() < 1e-9);
+    /// assert_eq!(grad.len(), 3); // ln variance, ln length scale, ln σ²
+    /// # Ok::<(), intent_engine::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::InvalidValue`] naming `model` before fitting; [`Error::Shape`] naming
     /// `params` for a wrong length; [`Error::NonFinite`] / [`Error::InvalidValue`] naming
