@@ -31,7 +31,21 @@
 //!
 //! Hyperparameters are learned by maximising `F` ([`SparseGaussianProcess::optimize`]) with
 //! analytic gradients; the inducing inputs stay fixed during the optimisation (choose them
-//! with [`InducingInit`]).
+//! with [`InducingInit`]). With `k` output columns `Y`, `ĉ = L_B⁻ᵀ c` and
+//! `P = K_mm + jitter·I`, the partial derivatives are
+//!
+//! ```text
+//! ∂F/∂P     = L_m⁻ᵀ [k/2 (2I − B − B⁻¹) − ½ ĉĉᵀ] L_m⁻¹
+//! ∂F/∂K_mn  = L_m⁻ᵀ [(k (I − B⁻¹) − ĉĉᵀ) A / σ + ĉ Yᵀ / σ²]
+//! ∂F/∂k_ii  = −k / (2σ²)                                   (diagonal of K_nn)
+//! ∂F/∂ln σ² = −½ [k tr B⁻¹ + ‖ĉ‖² + ‖c‖² + k (n − m) + k tr AAᵀ] + (k tr K_nn + ‖Y‖²) / (2σ²)
+//! ```
+//!
+//! and each is contracted with the kernel's analytic `∂K/∂θ` through
+//! [`Kernel::gradient_dot`]: on `Z` for `K_mm` (the jitter, a fixed multiple of the mean
+//! diagonal, adds `rel · tr(∂F/∂P) / m` to the diagonal weights), and for `K_mn` and
+//! `diag K_nn` on the stacked inputs `[Z; X_b]` of each column block, with weights only in
+//! the `Z`–`X_b` block and on the `X_b` diagonal.
 //!
 //! ```
 //! use intent_engine::gp::{InducingInit, Kernel, SparseGaussianProcess};
@@ -70,7 +84,8 @@ const FSEQ: faer::Par = faer::Par::Seq;
 /// Relative jitter levels tried on `K_mm`: `1e-8 … 1e-2` times its mean diagonal.
 const JITTER_REL: [f64; 7] = [1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2];
 
-/// Default log-space bounds of kernel hyperparameters in [`SparseGaussianProcess::optimize`].
+/// Default log-space bounds of kernel hyperparameters in [`SparseGaussianProcess::optimize`]
+/// (`[ln 1e-5, ln 1e5]`).
 pub const DEFAULT_KERNEL_BOUNDS: (f64, f64) = (-11.512_925_464_970_229, 11.512_925_464_970_229);
 /// Default log-space bounds of the noise variance in [`SparseGaussianProcess::optimize`]
 /// (`[ln 1e-8, ln 1e3]`).
@@ -891,8 +906,8 @@ fn a_block(
     Ok(())
 }
 
-/// Gradient of the bound with respect to (kernel θ, ln σ²). See the derivation in the
-/// comments: all matrices are kept in the whitened basis `L_m⁻¹ · L_m⁻ᵀ`.
+/// Gradient of the bound with respect to (kernel θ, ln σ²); the formulas are in the module
+/// docs. The `m × m` factors are formed in the whitened basis and mapped back with `L_m⁻ᵀ`.
 fn gradient(
     kernel: &Kernel,
     s2: f64,
