@@ -21,6 +21,7 @@ __all__ = [
     "Product",
     "RBF",
     "RationalQuadratic",
+    "SparseGaussianProcess",
     "Sum",
     "White",
     "__version__",
@@ -228,3 +229,64 @@ class GaussianProcess:
 
 def _gp_from_state(json: Optional[str], kernel: str, one_d: bool, noise_variance: float) -> GaussianProcess: ...
 def _kernel_from_json(json: str) -> Kernel: ...
+
+@final
+class SparseGaussianProcess:
+    """Sparse Gaussian-process regression (Titsias' variational bound, SGPR/VFE) with inducing
+    points: O(n m^2) to fit, O(m^2) per predicted point.
+
+    `inducing` is "kmeans" (k-means++ seeded from `seed`, then up to `kmeans_iters` Lloyd
+    iterations), "greedy" (greedy conditional-variance selection from the data) or an (m, d)
+    array of inducing inputs (errors about it name `Z`). `n_inducing` is clamped to the number
+    of (distinct) training points. Hyperparameter optimisation keeps the inducing inputs fixed.
+    `threads`: 0 = all cores, 1 = the calling thread; results do not depend on it.
+    """
+
+    def __new__(
+        cls,
+        kernel: Kernel,
+        noise_variance: float = 1e-2,
+        normalize_y: bool = False,
+        n_inducing: int = 256,
+        inducing: Union[str, _ArrayLike, None] = None,
+        seed: int = 0,
+        *,
+        kmeans_iters: int = 30,
+        threads: int = 0,
+    ) -> SparseGaussianProcess: ...
+    def fit(self, X: _ArrayLike, y: _Targets) -> SparseGaussianProcess:
+        """Chooses the inducing inputs, computes the posterior and returns self. `X` is (n, d);
+        `y` is (n,) or (n, k) (k outputs sharing the kernel and noise)."""
+    def predict(
+        self,
+        X: _ArrayLike,
+        return_std: bool = False,
+        return_var: bool = False,
+        *,
+        include_noise: bool = False,
+    ) -> Any:
+        """Predictive mean at X; with `return_std` / `return_var` also the standard deviation /
+        variance of the latent function (plus the noise variance if `include_noise`). Returns
+        `mean`, `(mean, std)`, `(mean, var)` or `(mean, std, var)`; each (n*,) for a model fitted
+        on 1-D targets, else (n*, k)."""
+    def log_marginal_likelihood(self) -> float:
+        """The variational lower bound on the log marginal likelihood at the current
+        hyperparameters (of the normalised targets when normalize_y is on)."""
+    def optimize(self, n_restarts: int = 0, seed: int = 0) -> float:
+        """Maximises the bound over the kernel's log-hyperparameters and the log noise variance
+        (bounded L-BFGS, inducing inputs fixed), refits, and returns the new bound."""
+    @property
+    def inducing_points(self) -> Optional[npt.NDArray[np.float64]]:
+        """The inducing inputs (m, d) chosen at fit (a copy), or None before fitting."""
+    @property
+    def n_observations(self) -> int:
+        """Number of training points (0 before fitting)."""
+    @property
+    def noise_variance(self) -> float:
+        """The Gaussian noise variance (in normalised units when normalize_y is on)."""
+    @property
+    def kernel(self) -> Kernel:
+        """The kernel with the current hyperparameters (a copy)."""
+    @property
+    def jitter(self) -> Optional[float]:
+        """The diagonal jitter added to K(Z, Z) at the last fit, or None before fitting."""

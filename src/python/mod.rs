@@ -8,6 +8,7 @@ mod array;
 mod errors;
 mod gp;
 mod kernels;
+mod sparse;
 
 use pyo3::prelude::*;
 
@@ -40,6 +41,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(py, m)?;
     kernels::register(m)?;
     gp::register(m)?;
+    sparse::register(m)?;
     m.add_function(wrap_pyfunction!(cuda_available, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(default_scenario_json, m)?)?;
