@@ -370,6 +370,12 @@ impl GaussianProcess {
         self.settings.noise_variance
     }
 
+    /// Per-output target scales (the standard deviations of `normalize_y`, else 1).
+    #[must_use]
+    pub fn output_scales(&self) -> &[f64] {
+        &self.y_std
+    }
+
     /// Diagonal jitter added by the last factorisation (0 if none was needed).
     #[must_use]
     pub fn jitter(&self) -> f64 {
@@ -920,29 +926,20 @@ fn neg_lml_and_grad(
     let logdet: f64 = (0..n).map(|i| ls[i + i * n].ln()).sum();
     let lml =
         -0.5 * zz - m as f64 * logdet - 0.5 * (n * m) as f64 * (2.0 * std::f64::consts::PI).ln();
-    let mut linv = faer::Mat::<f64>::identity(n, n);
-    faer::linalg::triangular_solve::solve_lower_triangular_in_place(lref, linv.as_mut(), fpar);
-    // W = Σ_o α_o α_oᵀ − m K⁻¹; ∂lml/∂θ_q = ½ Σ W ∘ ∂K/∂θ_q.
-    let mut w = faer::Mat::<f64>::zeros(n, n);
-    faer::linalg::matmul::matmul(
-        w.as_mut(),
-        faer::Accum::Replace,
-        linv.transpose(),
-        linv.as_ref(),
-        -(m as f64),
-        fpar,
-    );
-    faer::linalg::matmul::matmul(
-        w.as_mut(),
-        faer::Accum::Add,
-        alpha.as_ref(),
-        alpha.transpose(),
-        1.0,
-        fpar,
-    );
+    // K⁻¹ from the factor (faer: triangular inverse + triangular product, lower half only).
+    let mut kinv = faer::Mat::<f64>::zeros(n, n);
+    {
+        use faer::linalg::cholesky::llt::inverse;
+        let mut mem = MemBuffer::new(inverse::inverse_scratch::<f64>(n, fpar));
+        inverse::inverse(kinv.as_mut(), lref, fpar, MemStack::new(&mut mem));
+    }
+    // W = Σ_o α_o α_oᵀ − m K⁻¹ (symmetric); ∂lml/∂θ_q = ½ Σ W ∘ ∂K/∂θ_q.
     for j in 0..n {
-        for i in 0..n {
-            kmat[[i, j]] = w[(i, j)];
+        for i in j..n {
+            let aa: f64 = (0..m).map(|o| alpha[(i, o)] * alpha[(j, o)]).sum();
+            let w = aa - m as f64 * kinv[(i, j)];
+            kmat[[i, j]] = w;
+            kmat[[j, i]] = w;
         }
     }
     let mut g = vec![0.0; p];
@@ -980,15 +977,18 @@ impl GaussianProcess {
             return Ok(Prediction { mean, var });
         }
         let kss = self.kernel.diag(x)?;
-        let mut v = faer::Mat::<f64>::zeros(n, ns);
+        // K* (n*, n) row-major is exactly L⁻¹'s right-hand side (n, n*) column-major: row j
+        // of K* is column j. Solve in place, then means and variances are column dot products.
+        let mut v = if n > 0 {
+            self.kernel
+                .matrix(x, Some(self.inputs()), self.settings.par)?
+        } else {
+            Array2::zeros((ns, 0))
+        };
         if n > 0 {
-            let xs = self.inputs();
-            let kstar = self.kernel.matrix(x, Some(xs), self.settings.par)?; // (ns, n)
-            for j in 0..ns {
-                for i in 0..n {
-                    v[(i, j)] = kstar[[j, i]];
-                }
-            }
+            let vs = v
+                .as_slice_mut()
+                .ok_or_else(|| Error::Internal("non-contiguous".into()))?;
             let lref = MatRef::from_column_major_slice_with_stride(
                 &self.l[..(n - 1) * cap + n],
                 n,
@@ -997,16 +997,18 @@ impl GaussianProcess {
             );
             faer::linalg::triangular_solve::solve_lower_triangular_in_place(
                 lref,
-                v.as_mut(),
+                MatMut::from_column_major_slice_mut(vs, n, ns),
                 faer_par(self.settings.par),
             );
         }
         // mean = k*ᵀα = (L⁻¹k*)·z: no α needed.
+        let mut vv = vec![0.0; ns];
         for j in 0..ns {
-            let col = v.col(j);
+            let col = v.row(j);
+            let col = col.as_slice().unwrap_or(&[]);
+            vv[j] = dot_product(col, col);
             for o in 0..m {
-                let z = &self.z[o * cap..o * cap + n];
-                mean[[j, o]] = (0..n).map(|i| col[i] * z[i]).sum::<f64>();
+                mean[[j, o]] = dot_product(col, &self.z[o * cap..o * cap + n]);
             }
         }
         let noise = if include_noise {
@@ -1016,8 +1018,7 @@ impl GaussianProcess {
         };
         let mut clamped = 0;
         for j in 0..ns {
-            let vv: f64 = (0..n).map(|i| v[(i, j)] * v[(i, j)]).sum();
-            let mut s = kss[j] - vv;
+            let mut s = kss[j] - vv[j];
             if s < 0.0 {
                 s = 0.0;
                 clamped += 1;

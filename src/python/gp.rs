@@ -9,7 +9,7 @@ use pyo3::IntoPyObjectExt;
 use super::array;
 use super::errors::{invalid, run, to_py};
 use super::kernels::{wrap, PyKernel};
-use crate::gp::{GaussianProcess, GpSettings, HyperBounds, OptimizeSettings};
+use crate::gp::{GaussianProcess, GpSettings, GpWorkspace, HyperBounds, OptimizeSettings};
 
 /// Exact Gaussian-process regression with a cached Cholesky factor and O(n²) streaming
 /// updates (see the Rust docs of `intent_engine::gp::GaussianProcess`).
@@ -18,6 +18,8 @@ pub(crate) struct PyGaussianProcess {
     inner: GaussianProcess,
     /// y was 1-D at fit: return 1-D means/stds.
     one_d: bool,
+    /// Buffers of the single-point fast path (a contended lock falls back to fresh ones).
+    ws: std::sync::Mutex<GpWorkspace>,
 }
 
 /// y as an (n, m) array, remembering whether it was 1-D.
@@ -79,7 +81,11 @@ impl PyGaussianProcess {
         };
         let inner =
             GaussianProcess::new(kernel.inner.clone(), settings).map_err(|e| to_py(py, &e))?;
-        Ok(Self { inner, one_d: true })
+        Ok(Self {
+            inner,
+            one_d: true,
+            ws: Default::default(),
+        })
     }
 
     /// Fits the model to X (n, d) and y (n,) or (n, outputs) with the current
@@ -136,6 +142,30 @@ impl PyGaussianProcess {
         if !(return_std || return_var) {
             let mean = run(py, || gp.predict_mean(xv))?;
             return self.shape_out(py, mean);
+        }
+        if xv.nrows() == 1 && gp.is_fitted() {
+            // One point: the allocation-free single-vector path (one forward solve).
+            if let Some(row) = xv.row(0).as_slice() {
+                let m = gp.n_outputs();
+                let mut mean = Array2::zeros((1, m));
+                let mut var = Array2::zeros((1, m));
+                let mut guard = self.ws.try_lock().ok();
+                let mut fresh = GpWorkspace::new();
+                let ws = guard.as_deref_mut().unwrap_or(&mut fresh);
+                let (mv, vv) = (mean.as_slice_mut(), var.as_slice_mut());
+                if let (Some(mv), Some(vv)) = (mv, vv) {
+                    run(py, || gp.predict_one_into(row, mv, Some(vv), ws))?;
+                    if include_noise {
+                        let noise = gp.noise_variance();
+                        let scale = gp.output_scales();
+                        vv.iter_mut()
+                            .zip(scale)
+                            .for_each(|(v, s)| *v += noise * s * s);
+                    }
+                }
+                let spread = if return_std { var.mapv(f64::sqrt) } else { var };
+                return (self.shape_out(py, mean)?, self.shape_out(py, spread)?).into_py_any(py);
+            }
         }
         let p = run(py, || gp.predict_with(xv, include_noise))?;
         let spread = if return_std {
@@ -323,7 +353,11 @@ impl PyGaussianProcess {
     fn from_json(py: Python<'_>, json: &str) -> PyResult<Self> {
         let inner = run(py, || GaussianProcess::from_json(json))?;
         let one_d = inner.n_outputs() == 1;
-        Ok(Self { inner, one_d })
+        Ok(Self {
+            inner,
+            one_d,
+            ws: Default::default(),
+        })
     }
 
     fn __reduce__<'py>(
@@ -374,7 +408,11 @@ fn _gp_from_state(
     match json {
         Some(j) => {
             let inner = run(py, || GaussianProcess::from_json(j))?;
-            Ok(PyGaussianProcess { inner, one_d })
+            Ok(PyGaussianProcess {
+                inner,
+                one_d,
+                ws: Default::default(),
+            })
         }
         None => {
             let k = crate::gp::Kernel::from_json(kernel).map_err(|e| to_py(py, &e))?;
@@ -386,7 +424,11 @@ fn _gp_from_state(
                 },
             )
             .map_err(|e| to_py(py, &e))?;
-            Ok(PyGaussianProcess { inner, one_d })
+            Ok(PyGaussianProcess {
+                inner,
+                one_d,
+                ws: Default::default(),
+            })
         }
     }
 }
