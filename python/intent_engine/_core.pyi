@@ -27,6 +27,7 @@ __all__ = [
     "__version__",
     "_gp_from_state",
     "_kernel_from_json",
+    "_sparse_gp_from_json",
     "cuda_available",
     "default_scenario_json",
     "simd_level",
@@ -290,3 +291,9 @@ class SparseGaussianProcess:
     @property
     def jitter(self) -> Optional[float]:
         """The diagonal jitter added to K(Z, Z) at the last fit, or None before fitting."""
+    def to_json(self) -> str:
+        """The fitted model as JSON (data only)."""
+    @staticmethod
+    def from_json(json: str) -> SparseGaussianProcess:
+        """Rebuilds a fitted model from to_json() output."""
+def _sparse_gp_from_json(json: str) -> SparseGaussianProcess: ...

@@ -255,6 +255,39 @@ impl PySparseGp {
         self.inner.jitter()
     }
 
+    /// The fitted model as JSON (format "intent_engine.SparseGaussianProcess" v1; data only).
+    fn to_json(&self, py: Python<'_>) -> PyResult<String> {
+        self.inner.to_json().map_err(|e| to_py(py, &e))
+    }
+
+    /// Rebuilds a fitted model from to_json() output (refits with the stored inducing inputs).
+    #[staticmethod]
+    fn from_json(py: Python<'_>, json: &str) -> PyResult<Self> {
+        let inner = run(py, || SparseGaussianProcess::from_json(json))?;
+        let z = inner
+            .inducing_points()
+            .map(|z| z.to_owned())
+            .unwrap_or_else(|| Array2::zeros((0, 0)));
+        let (y_1d, n_inducing) = (inner.n_outputs() == 1, z.nrows().max(1));
+        Ok(Self {
+            inner,
+            inducing: Inducing::Given(z),
+            n_inducing,
+            seed: 0,
+            kmeans_iters: 30,
+            y_1d,
+        })
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+        let py = slf.py();
+        let f = py
+            .import("intent_engine._core")?
+            .getattr("_sparse_gp_from_json")?;
+        let json = slf.borrow().inner.to_json().map_err(|e| to_py(py, &e))?;
+        Ok((f, (json,)))
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "SparseGaussianProcess(kernel={}, noise_variance={}, normalize_y={}, n_inducing={}, n_observations={})",
@@ -268,6 +301,14 @@ impl PySparseGp {
 }
 
 /// Adds `SparseGaussianProcess` to the module.
+/// Pickle support: a fitted SparseGaussianProcess from its JSON (unfitted models do not
+/// pickle: they hold nothing worth saving beyond their constructor arguments).
+#[pyfunction]
+fn _sparse_gp_from_json(py: Python<'_>, json: &str) -> PyResult<PySparseGp> {
+    PySparseGp::from_json(py, json)
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_sparse_gp_from_json, m)?)?;
     m.add_class::<PySparseGp>()
 }

@@ -185,3 +185,18 @@ def test_failed_fit_leaves_model_usable():
     with pytest.raises(ie.InvalidInputError):
         gp.fit(X, Y[:-1])
     np.testing.assert_array_equal(gp.predict(X[:3]), before)
+
+
+def test_pickle_and_json_round_trip():
+    import pickle
+
+    rng = np.random.default_rng(5)
+    X = rng.uniform(-2, 2, size=(120, 2))
+    y = np.sin(X[:, 0]) + 0.1 * X[:, 1]
+    sgp = ie.SparseGaussianProcess(RBF(1.0), noise_variance=1e-2, n_inducing=12, normalize_y=True).fit(X, y)
+    Xs = rng.uniform(-2, 2, size=(10, 2))
+    for back in (pickle.loads(pickle.dumps(sgp)), ie.SparseGaussianProcess.from_json(sgp.to_json())):
+        np.testing.assert_allclose(back.predict(Xs), sgp.predict(Xs), rtol=1e-10, atol=1e-12)
+        np.testing.assert_array_equal(back.inducing_points, sgp.inducing_points)
+    with pytest.raises(ie.InvalidInputError, match="model"):
+        ie.SparseGaussianProcess(RBF(1.0)).to_json()
