@@ -80,22 +80,39 @@ fn bench_predict(c: &mut Criterion) {
                 .unwrap()
         });
     });
-    let xn = Array2::from_shape_vec((1, D), x0.to_vec()).unwrap();
-    let yn = Array2::from_elem((1, 1), 0.1);
-    g.bench_function("append_one/ours", |b| {
-        b.iter_batched_ref(
-            || gp.clone(),
-            |m| m.add_observations(xn.view(), yn.view()).unwrap(),
-            BatchSize::LargeInput,
-        );
+    // Streaming at steady state: a sliding window of N, each step appends one observation and
+    // drops the oldest (ours: max_observations; gprx: insert + delete of the oldest id).
+    let (xstream, _) = data(4096, 2);
+    let mut settings = gp.settings().clone();
+    settings.max_observations = Some(N);
+    let mut window = GaussianProcess::new(gp.kernel().clone(), settings).unwrap();
+    window.fit(x.view(), y.view()).unwrap();
+    let mut i = 0usize;
+    g.bench_function("append_drop_oldest/ours", |b| {
+        b.iter(|| {
+            let r = i % 4096;
+            i += 1;
+            window
+                .add_observations(
+                    xstream.slice(ndarray::s![r..=r, ..]),
+                    y.slice(ndarray::s![..1, ..]),
+                )
+                .unwrap();
+        });
     });
-    let online = gprx_fit.clone().into_online().unwrap();
-    g.bench_function("append_one/gprx", |b| {
-        b.iter_batched_ref(
-            || online.clone(),
-            |m| m.insert(&x0, 0.1).unwrap(),
-            BatchSize::LargeInput,
-        );
+    let mut online = gprx_fit.clone().into_online().unwrap();
+    let mut ids: std::collections::VecDeque<_> = online.point_ids().iter().copied().collect();
+    let mut j = 0usize;
+    g.bench_function("append_drop_oldest/gprx", |b| {
+        b.iter(|| {
+            let r = j % 4096;
+            j += 1;
+            let row = xstream.row(r).to_vec();
+            ids.push_back(online.insert(&row, 0.1).unwrap());
+            if let Some(old) = ids.pop_front() {
+                online.delete(old).unwrap();
+            }
+        });
     });
     g.bench_function("remove_oldest_one/ours", |b| {
         b.iter_batched_ref(
