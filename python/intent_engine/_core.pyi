@@ -9,6 +9,7 @@ from typing_extensions import disjoint_base
 __version__: str
 __all__ = [
     "BackendUnavailableError",
+    "BackgroundFit",
     "Constant",
     "GaussianProcess",
     "IntentEngineError",
@@ -166,6 +167,15 @@ class Product(Kernel):
 _Targets = Union[npt.NDArray[np.floating[Any]], Sequence[float], Sequence[Sequence[float]]]
 
 @final
+class BackgroundFit:
+    """A hyperparameter fit running in a background thread."""
+
+    def done(self) -> bool:
+        """Whether the fit has finished."""
+    def result(self) -> Tuple[GaussianProcess, float]:
+        """Waits for the fit; returns the refitted model and its log marginal likelihood."""
+
+@final
 class GaussianProcess:
     """Exact GP regression with a cached Cholesky factor and O(n^2) streaming updates."""
 
@@ -206,6 +216,12 @@ class GaussianProcess:
         self, x: Union[npt.NDArray[np.floating[Any]], Sequence[float]]
     ) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Gradients of the mean and latent variance w.r.t. one test input."""
+    def optimize_in_background(
+        self, n_restarts: int = 0, seed: int = 0, optimize_noise: bool = True, max_iters: int = 200
+    ) -> BackgroundFit:
+        """Starts a hyperparameter fit on a snapshot in a background thread."""
+    def adopt(self, fitted: GaussianProcess) -> None:
+        """Installs a background-fitted model, replaying updates made since the snapshot."""
     def refactorize(self) -> None:
         """Refactorises from scratch."""
     @property

@@ -299,6 +299,53 @@ impl PyGaussianProcess {
         (dm.into_pyarray(py), dv.into_pyarray(py)).into_py_any(py)
     }
 
+    /// Starts a hyperparameter fit on a snapshot of this model in a background thread and
+    /// returns at once; keep predicting and adding observations meanwhile, then install the
+    /// result with adopt(fit.result()).
+    #[pyo3(signature = (n_restarts=0, seed=0, optimize_noise=true, max_iters=200))]
+    fn optimize_in_background(
+        &self,
+        py: Python<'_>,
+        n_restarts: i64,
+        seed: u64,
+        optimize_noise: bool,
+        max_iters: i64,
+    ) -> PyResult<PyBackgroundFit> {
+        let n_restarts =
+            usize::try_from(n_restarts).map_err(|_| invalid(py, "n_restarts", "must be >= 0"))?;
+        let max_iters = u64::try_from(max_iters)
+            .ok()
+            .filter(|v| *v > 0)
+            .ok_or_else(|| invalid(py, "max_iters", "must be >= 1"))?;
+        let settings = OptimizeSettings {
+            n_restarts,
+            seed,
+            max_iters,
+            ..OptimizeSettings::default()
+        };
+        let bounds = HyperBounds {
+            noise: if optimize_noise {
+                HyperBounds::default().noise
+            } else {
+                None
+            },
+            ..HyperBounds::default()
+        };
+        Ok(PyBackgroundFit {
+            fit: std::sync::Mutex::new(Some(self.inner.optimize_in_background(settings, bounds))),
+            one_d: self.one_d,
+        })
+    }
+
+    /// Installs a model refitted in the background (from BackgroundFit.result()): the
+    /// observations added or removed here since the snapshot are replayed onto it, then it
+    /// replaces this model in one step.
+    fn adopt(&mut self, py: Python<'_>, fitted: &mut PyGaussianProcess) -> PyResult<()> {
+        let new = fitted.inner.clone();
+        let inner = &mut self.inner;
+        run(py, || inner.adopt(new))
+    }
+
     /// Refactorises from scratch (drift control does this automatically).
     fn refactorize(&mut self, py: Python<'_>) -> PyResult<()> {
         let inner = &mut self.inner;
@@ -396,6 +443,44 @@ impl PyGaussianProcess {
     }
 }
 
+/// A hyperparameter fit running in a background thread (GaussianProcess.optimize_in_background).
+#[pyclass(name = "BackgroundFit", module = "intent_engine._core")]
+pub(crate) struct PyBackgroundFit {
+    fit: std::sync::Mutex<Option<crate::gp::BackgroundFit>>,
+    one_d: bool,
+}
+
+#[pymethods]
+impl PyBackgroundFit {
+    /// Whether the fit has finished (result() will not block).
+    fn done(&self) -> bool {
+        self.fit
+            .lock()
+            .map(|f| f.as_ref().is_none_or(crate::gp::BackgroundFit::is_finished))
+            .unwrap_or(true)
+    }
+
+    /// Waits for the fit and returns the refitted model (a GaussianProcess on the snapshot's
+    /// data) and its log marginal likelihood; pass the model to GaussianProcess.adopt.
+    fn result(&self, py: Python<'_>) -> PyResult<(PyGaussianProcess, f64)> {
+        let fit = self
+            .fit
+            .lock()
+            .map_err(|_| invalid(py, "fit", "state poisoned"))?
+            .take()
+            .ok_or_else(|| invalid(py, "fit", "result() was already taken"))?;
+        let (gp, report) = run(py, move || fit.wait())?;
+        Ok((
+            PyGaussianProcess {
+                inner: gp,
+                one_d: self.one_d,
+                ws: Default::default(),
+            },
+            report.log_marginal_likelihood,
+        ))
+    }
+}
+
 /// Pickle support: rebuilds a GaussianProcess from its JSON (or an unfitted one).
 #[pyfunction]
 fn _gp_from_state(
@@ -435,6 +520,7 @@ fn _gp_from_state(
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyGaussianProcess>()?;
+    m.add_class::<PyBackgroundFit>()?;
     m.add_function(wrap_pyfunction!(_gp_from_state, m)?)?;
     Ok(())
 }

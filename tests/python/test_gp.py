@@ -184,3 +184,24 @@ def test_bad_input(rng):
         assert str(info.value).startswith(name), str(info.value)
     assert gp.n_observations == 20
     np.testing.assert_array_equal(gp.predict(X), before)
+
+
+def test_background_fit_while_streaming(rng):
+    X, y = data(rng, 160, 2)
+    gp = GaussianProcess(RBF([2.0, 2.0]), noise_variance=0.3).fit(X[:100], y[:100])
+    before = gp.log_marginal_likelihood()
+    fit = gp.optimize_in_background(n_restarts=1, seed=0)
+    # the control loop keeps going while the fit runs
+    for i in range(100, 160, 4):
+        gp.add_observations(X[i:i + 4], y[i:i + 4])
+        gp.predict(X[:1], return_std=True)
+    gp.remove_oldest(10)
+    fitted, lml = fit.result()
+    assert fit.done()
+    assert lml > before
+    gp.adopt(fitted)
+    assert gp.n_observations == 150
+    fresh = GaussianProcess(gp.kernel, noise_variance=gp.noise_variance).fit(X[10:], y[10:])
+    np.testing.assert_allclose(gp.predict(X[:20]), fresh.predict(X[:20]), rtol=1e-8, atol=1e-10)
+    with pytest.raises(ie.InvalidInputError, match="fit"):
+        fit.result()
