@@ -23,10 +23,18 @@ pub(crate) struct PyGaussianProcess {
 }
 
 /// y as an (n, m) array, remembering whether it was 1-D.
-fn targets<'py>(obj: &Bound<'py, PyAny>) -> PyResult<(Array2<f64>, bool)> {
-    if let Ok(v) = array::vector(obj, "y") {
-        let a = v.as_array();
-        return Ok((a.insert_axis(Axis(1)).to_owned(), true));
+fn targets(obj: &Bound<'_, PyAny>) -> PyResult<(Array2<f64>, bool)> {
+    let one_d = match obj.cast::<numpy::PyUntypedArray>() {
+        Ok(a) => numpy::PyUntypedArrayMethods::ndim(a) == 1,
+        // Lists: 1-D when the first element is a number.
+        Err(_) => obj
+            .get_item(0)
+            .ok()
+            .is_some_and(|first| first.extract::<f64>().is_ok()),
+    };
+    if one_d {
+        let v = array::vector(obj, "y")?;
+        return Ok((v.as_array().insert_axis(Axis(1)).to_owned(), true));
     }
     let m = array::matrix(obj, "y")?;
     Ok((m.as_array().to_owned(), false))
