@@ -954,13 +954,8 @@ fn neg_lml_and_grad(
 }
 
 impl GaussianProcess {
-    /// Posterior mean and variance at each row of `x` `(n*, d)`: one blocked triangular
-    /// solve for the whole batch. `include_noise` adds σ² (the variance of a new y).
-    ///
-    /// # Errors
-    /// [`Error::Shape`]/[`Error::NonFinite`] naming `X`; [`Error::InvalidValue`] if the model
-    /// is not fitted.
-    pub fn predict_with(&self, x: ArrayView2<'_, f64>, include_noise: bool) -> Result<Prediction> {
+    /// Checks test inputs `(n*, d)` against the fitted model; returns n*.
+    fn check_test_inputs(&self, x: &ArrayView2<'_, f64>) -> Result<usize> {
         self.require_fitted()?;
         let (ns, d) = x.dim();
         if d != self.d {
@@ -970,6 +965,17 @@ impl GaussianProcess {
             ));
         }
         check_finite("X", x.iter())?;
+        Ok(ns)
+    }
+
+    /// Posterior mean and variance at each row of `x` `(n*, d)`: one blocked triangular
+    /// solve for the whole batch. `include_noise` adds σ² (the variance of a new y).
+    ///
+    /// # Errors
+    /// [`Error::Shape`]/[`Error::NonFinite`] naming `X`; [`Error::InvalidValue`] if the model
+    /// is not fitted.
+    pub fn predict_with(&self, x: ArrayView2<'_, f64>, include_noise: bool) -> Result<Prediction> {
+        let ns = self.check_test_inputs(&x)?;
         let (n, m, cap) = (self.n, self.m, self.cap);
         let mut mean = Array2::zeros((ns, m));
         let mut var = Array2::zeros((ns, m));
@@ -1047,15 +1053,7 @@ impl GaussianProcess {
     /// # Errors
     /// As [`GaussianProcess::predict_with`].
     pub fn predict_mean(&self, x: ArrayView2<'_, f64>) -> Result<Array2<f64>> {
-        self.require_fitted()?;
-        let (ns, d) = x.dim();
-        if d != self.d {
-            return Err(Error::shape(
-                "X",
-                format_args!("expected {} columns, got {d}", self.d),
-            ));
-        }
-        check_finite("X", x.iter())?;
+        let ns = self.check_test_inputs(&x)?;
         let (n, m, cap) = (self.n, self.m, self.cap);
         let mut mean = Array2::zeros((ns, m));
         if n > 0 && ns > 0 {

@@ -53,6 +53,37 @@ impl PyGaussianProcess {
     }
 }
 
+/// Validates the optimiser arguments shared by optimize and optimize_in_background.
+fn optimize_args(
+    py: Python<'_>,
+    n_restarts: i64,
+    seed: u64,
+    optimize_noise: bool,
+    max_iters: i64,
+) -> PyResult<(OptimizeSettings, HyperBounds)> {
+    let n_restarts =
+        usize::try_from(n_restarts).map_err(|_| invalid(py, "n_restarts", "must be >= 0"))?;
+    let max_iters = u64::try_from(max_iters)
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| invalid(py, "max_iters", "must be >= 1"))?;
+    let settings = OptimizeSettings {
+        n_restarts,
+        seed,
+        max_iters,
+        ..OptimizeSettings::default()
+    };
+    let bounds = HyperBounds {
+        noise: if optimize_noise {
+            HyperBounds::default().noise
+        } else {
+            None
+        },
+        ..HyperBounds::default()
+    };
+    Ok((settings, bounds))
+}
+
 #[pymethods]
 impl PyGaussianProcess {
     #[new]
@@ -246,26 +277,7 @@ impl PyGaussianProcess {
         optimize_noise: bool,
         max_iters: i64,
     ) -> PyResult<f64> {
-        let n_restarts =
-            usize::try_from(n_restarts).map_err(|_| invalid(py, "n_restarts", "must be >= 0"))?;
-        let max_iters = u64::try_from(max_iters)
-            .ok()
-            .filter(|v| *v > 0)
-            .ok_or_else(|| invalid(py, "max_iters", "must be >= 1"))?;
-        let settings = OptimizeSettings {
-            n_restarts,
-            seed,
-            max_iters,
-            ..OptimizeSettings::default()
-        };
-        let bounds = HyperBounds {
-            noise: if optimize_noise {
-                HyperBounds::default().noise
-            } else {
-                None
-            },
-            ..HyperBounds::default()
-        };
+        let (settings, bounds) = optimize_args(py, n_restarts, seed, optimize_noise, max_iters)?;
         let inner = &mut self.inner;
         Ok(run(py, || inner.optimize(&settings, &bounds))?.log_marginal_likelihood)
     }
@@ -319,26 +331,7 @@ impl PyGaussianProcess {
         optimize_noise: bool,
         max_iters: i64,
     ) -> PyResult<PyBackgroundFit> {
-        let n_restarts =
-            usize::try_from(n_restarts).map_err(|_| invalid(py, "n_restarts", "must be >= 0"))?;
-        let max_iters = u64::try_from(max_iters)
-            .ok()
-            .filter(|v| *v > 0)
-            .ok_or_else(|| invalid(py, "max_iters", "must be >= 1"))?;
-        let settings = OptimizeSettings {
-            n_restarts,
-            seed,
-            max_iters,
-            ..OptimizeSettings::default()
-        };
-        let bounds = HyperBounds {
-            noise: if optimize_noise {
-                HyperBounds::default().noise
-            } else {
-                None
-            },
-            ..HyperBounds::default()
-        };
+        let (settings, bounds) = optimize_args(py, n_restarts, seed, optimize_noise, max_iters)?;
         Ok(PyBackgroundFit {
             fit: std::sync::Mutex::new(Some(self.inner.optimize_in_background(settings, bounds))),
             one_d: self.one_d,
