@@ -544,3 +544,50 @@ fn json_round_trip_reproduces_predictions() {
     )
     .is_err());
 }
+
+mod streaming_properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// Any interleaving of appends and removals leaves the model equal to a refit on the
+        /// observations it holds.
+        #[test]
+        fn incremental_equals_refit(
+            ops in prop::collection::vec((0usize..5, 0usize..4), 1..12),
+            seed in 0u64..1000,
+            ls in 0.3f64..3.0,
+            noise in 1e-6f64..0.5,
+        ) {
+            let (x, y) = data(200, 2, 1, seed);
+            let k = Kernel::matern(MaternNu::FiveHalves, 1.0, &[ls]).unwrap();
+            let mut gp = GaussianProcess::new(k.clone(), settings(noise)).unwrap();
+            gp.fit(x.slice(ndarray::s![..10, ..]), y.slice(ndarray::s![..10, ..])).unwrap();
+            let (mut lo, mut hi) = (0usize, 10usize);
+            for (add, remove) in ops {
+                let add = add.min(200 - hi);
+                gp.add_observations(x.slice(ndarray::s![hi..hi + add, ..]), y.slice(ndarray::s![hi..hi + add, ..])).unwrap();
+                hi += add;
+                let remove = remove.min(hi - lo - 1);
+                gp.remove_oldest(remove).unwrap();
+                lo += remove;
+            }
+            prop_assert_eq!(gp.n_observations(), hi - lo);
+            let mut fresh = GaussianProcess::new(k, settings(noise)).unwrap();
+            fresh.fit(x.slice(ndarray::s![lo..hi, ..]), y.slice(ndarray::s![lo..hi, ..])).unwrap();
+            let xs = x.slice(ndarray::s![..15, ..]);
+            let (a, b) = (gp.predict(xs).unwrap(), fresh.predict(xs).unwrap());
+            let scale = b.mean.iter().fold(1e-3f64, |m, v| m.max(v.abs()));
+            for (u, v) in a.mean.iter().zip(b.mean.iter()) {
+                prop_assert!((u - v).abs() <= 1e-8 * scale, "mean {} vs {}", u, v);
+            }
+            for (u, v) in a.var.iter().zip(b.var.iter()) {
+                prop_assert!((u - v).abs() <= 1e-8 * v.max(1e-6), "var {} vs {}", u, v);
+            }
+            let (la, lb) = (gp.log_marginal_likelihood().unwrap(), fresh.log_marginal_likelihood().unwrap());
+            prop_assert!((la - lb).abs() <= 1e-8 * lb.abs().max(1.0), "lml {} vs {}", la, lb);
+        }
+    }
+}
