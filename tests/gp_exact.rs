@@ -591,3 +591,42 @@ mod streaming_properties {
         }
     }
 }
+
+#[test]
+fn appends_beyond_capacity_grow_and_match_a_refit() {
+    let (x, y) = data(300, 2, 2, 21);
+    let k = Kernel::squared_exponential(1.0, &[0.9, 1.4]).unwrap();
+    let mut gp = GaussianProcess::new(
+        k.clone(),
+        GpSettings {
+            capacity: 12,
+            ..settings(1e-2)
+        },
+    )
+    .unwrap();
+    gp.fit(
+        x.slice(ndarray::s![..10, ..]),
+        y.slice(ndarray::s![..10, ..]),
+    )
+    .unwrap();
+    // 10 -> 300 observations: storage grows several times (10 + 64 initial rows, then doubling)
+    gp.add_observations(
+        x.slice(ndarray::s![10.., ..]),
+        y.slice(ndarray::s![10.., ..]),
+    )
+    .unwrap();
+    let mut fresh = GaussianProcess::new(k, settings(1e-2)).unwrap();
+    fresh.fit(x.view(), y.view()).unwrap();
+    let xs = x.slice(ndarray::s![..30, ..]);
+    let (a, b) = (gp.predict(xs).unwrap(), fresh.predict(xs).unwrap());
+    for (u, v) in a.mean.iter().zip(b.mean.iter()) {
+        assert!(rel(*u, *v) < 1e-9, "{u} vs {v}");
+    }
+    let (am, bm) = (
+        gp.predict_mean(xs).unwrap(),
+        fresh.predict_mean(xs).unwrap(),
+    );
+    for (u, v) in am.iter().zip(bm.iter()) {
+        assert!(rel(*u, *v) < 1e-9);
+    }
+}

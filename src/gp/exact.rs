@@ -615,12 +615,11 @@ impl GaussianProcess {
         }
         self.l = l;
         let mut z = vec![0.0; new_cap * m];
-        let a = vec![0.0; new_cap * m];
         for o in 0..m {
             z[o * new_cap..o * new_cap + n].copy_from_slice(&self.z[o * old..o * old + n]);
         }
         self.z = z;
-        let _ = a;
+        // α is recomputed from z on demand.
         *self.alpha.get_mut().unwrap_or_else(PoisonError::into_inner) = vec![0.0; new_cap * m];
         self.alpha_dirty.store(true, Ordering::Release);
         self.buf.resize(new_cap * m.max(1), 0.0);
