@@ -291,47 +291,66 @@ impl SimdTask for StreamedRow<'_, '_> {
     #[inline(always)]
     fn run<const FMA: bool>(self) {
         let StreamedRow { node, ctx, i, dst } = self;
-        match node {
-            Node::SquaredExponential { variance, ls } => {
-                dist_row_streamed::<FMA, _>(ctx, 0, Some(ls), i, dst, &SeT(*variance));
-            }
-            Node::Matern { nu, variance, ls } => match nu {
-                MaternNu::Half => {
-                    dist_row_streamed::<FMA, _>(ctx, 0, Some(ls), i, dst, &MaternT::<1>(*variance));
-                }
-                MaternNu::ThreeHalves => {
-                    dist_row_streamed::<FMA, _>(ctx, 0, Some(ls), i, dst, &MaternT::<3>(*variance));
-                }
-                MaternNu::FiveHalves => {
-                    dist_row_streamed::<FMA, _>(ctx, 0, Some(ls), i, dst, &MaternT::<5>(*variance));
-                }
-            },
-            Node::RationalQuadratic {
-                variance,
-                ls,
-                alpha,
-            } => {
-                let t = RqT {
-                    variance: *variance,
-                    alpha: *alpha,
-                };
-                dist_row_streamed::<FMA, _>(ctx, 0, Some(ls), i, dst, &t);
-            }
-            Node::Periodic {
-                variance,
-                ls,
-                period,
-            } => {
-                let t = PeriodicT {
-                    variance: *variance,
-                    ls: *ls,
-                    period: *period,
-                };
-                dist_row_streamed::<FMA, _>(ctx, 0, None, i, dst, &t);
-            }
-            _ => unreachable!("only distance-based leaves are streamed"),
-        }
+        let rest = visit_distance_leaf::<FMA, _>(node, StreamedVisitor { ctx, i, dst });
+        debug_assert!(rest.is_none(), "only distance-based leaves are streamed");
     }
+}
+
+struct StreamedVisitor<'a, 'b> {
+    ctx: &'a Ctx<'b>,
+    i: usize,
+    dst: &'a mut [f64],
+}
+
+impl DistanceVisitor for StreamedVisitor<'_, '_> {
+    #[inline(always)]
+    fn visit<const FMA: bool, T: Transform>(self, ls: Option<&[f64]>, t: &T) {
+        dist_row_streamed::<FMA, T>(self.ctx, 0, ls, self.i, self.dst, t);
+    }
+}
+
+/// What to do with a distance-based leaf once its length scales and transform are known.
+trait DistanceVisitor {
+    fn visit<const FMA: bool, T: Transform>(self, ls: Option<&[f64]>, t: &T);
+}
+
+/// Calls `v` with the length scales (`None`: unscaled inputs) and transform of a
+/// distance-based leaf; hands `v` back for any other node.
+#[inline(always)]
+fn visit_distance_leaf<const FMA: bool, V: DistanceVisitor>(node: &Node, v: V) -> Option<V> {
+    match node {
+        Node::SquaredExponential { variance, ls } => v.visit::<FMA, _>(Some(ls), &SeT(*variance)),
+        Node::Matern { nu, variance, ls } => match nu {
+            MaternNu::Half => v.visit::<FMA, _>(Some(ls), &MaternT::<1>(*variance)),
+            MaternNu::ThreeHalves => v.visit::<FMA, _>(Some(ls), &MaternT::<3>(*variance)),
+            MaternNu::FiveHalves => v.visit::<FMA, _>(Some(ls), &MaternT::<5>(*variance)),
+        },
+        Node::RationalQuadratic {
+            variance,
+            ls,
+            alpha,
+        } => v.visit::<FMA, _>(
+            Some(ls),
+            &RqT {
+                variance: *variance,
+                alpha: *alpha,
+            },
+        ),
+        Node::Periodic {
+            variance,
+            ls,
+            period,
+        } => v.visit::<FMA, _>(
+            None,
+            &PeriodicT {
+                variance: *variance,
+                ls: *ls,
+                period: *period,
+            },
+        ),
+        _ => return Some(v),
+    }
+    None
 }
 
 struct LeafRow<'a, 'b> {
@@ -355,44 +374,17 @@ impl SimdTask for LeafRow<'_, '_> {
             j0,
             out,
         } = self;
+        let visitor = RowVisitor {
+            ctx,
+            off,
+            i,
+            j0,
+            out,
+        };
+        let Some(RowVisitor { out, .. }) = visit_distance_leaf::<FMA, _>(node, visitor) else {
+            return;
+        };
         match node {
-            Node::SquaredExponential { variance, ls } => {
-                dist_row::<FMA, _>(ctx, off, Some(ls), i, j0, out, &SeT(*variance));
-            }
-            Node::Matern { nu, variance, ls } => match nu {
-                MaternNu::Half => {
-                    dist_row::<FMA, _>(ctx, off, Some(ls), i, j0, out, &MaternT::<1>(*variance));
-                }
-                MaternNu::ThreeHalves => {
-                    dist_row::<FMA, _>(ctx, off, Some(ls), i, j0, out, &MaternT::<3>(*variance));
-                }
-                MaternNu::FiveHalves => {
-                    dist_row::<FMA, _>(ctx, off, Some(ls), i, j0, out, &MaternT::<5>(*variance));
-                }
-            },
-            Node::RationalQuadratic {
-                variance,
-                ls,
-                alpha,
-            } => {
-                let t = RqT {
-                    variance: *variance,
-                    alpha: *alpha,
-                };
-                dist_row::<FMA, _>(ctx, off, Some(ls), i, j0, out, &t);
-            }
-            Node::Periodic {
-                variance,
-                ls,
-                period,
-            } => {
-                let t = PeriodicT {
-                    variance: *variance,
-                    ls: *ls,
-                    period: *period,
-                };
-                dist_row::<FMA, _>(ctx, off, None, i, j0, out, &t);
-            }
             Node::Linear { variance } => {
                 for o in out.iter_mut() {
                     *o = 0.0;
@@ -418,7 +410,23 @@ impl SimdTask for LeafRow<'_, '_> {
                 }
             }
             Node::Sum(..) | Node::Product(..) => unreachable!("composite nodes are not leaves"),
+            _ => unreachable!("distance-based leaves were handled above"),
         }
+    }
+}
+
+struct RowVisitor<'a, 'b> {
+    ctx: &'a Ctx<'b>,
+    off: usize,
+    i: usize,
+    j0: usize,
+    out: &'a mut [f64],
+}
+
+impl DistanceVisitor for RowVisitor<'_, '_> {
+    #[inline(always)]
+    fn visit<const FMA: bool, T: Transform>(self, ls: Option<&[f64]>, t: &T) {
+        dist_row::<FMA, T>(self.ctx, self.off, ls, self.i, self.j0, self.out, t);
     }
 }
 
