@@ -30,6 +30,7 @@ pub mod backend;
 pub mod error;
 pub mod gp;
 pub mod linalg;
+pub mod mpc;
 #[cfg(feature = "python")]
 mod python;
 
