@@ -8,6 +8,7 @@ mod array;
 mod errors;
 mod gp;
 mod kernels;
+mod mpc;
 mod sparse;
 
 use pyo3::prelude::*;
@@ -42,6 +43,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     kernels::register(m)?;
     gp::register(m)?;
     sparse::register(m)?;
+    mpc::register(m)?;
     m.add_function(wrap_pyfunction!(cuda_available, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(default_scenario_json, m)?)?;

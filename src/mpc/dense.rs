@@ -1,0 +1,1319 @@
+//! A dense dual active-set QP solver (Goldfarb–Idnani) for small and medium problems:
+//!
+//! ```text
+//! minimise ½ xᵀH x + fᵀx   subject to   A x = b,   lower ≤ G x ≤ upper,   lb ≤ x ≤ ub
+//! ```
+//!
+//! Why this method: it starts from the unconstrained minimiser and adds one violated constraint
+//! at a time while keeping the multipliers dual feasible, so every iterate satisfies the
+//! stationarity and sign conditions exactly and the solution is exact to round-off — the same
+//! answer at `eps = 1e-6` and `1e-9`. The Hessian is factorised once ([`ActiveSetSolver::set_hessian`])
+//! and reused while only `f`, bounds or row bounds change (the MPC case); `J = L⁻ᵀQ` and the
+//! triangular factor `R` of the active normals are updated by Givens rotations in O(n²) per
+//! active-set change. Simple bounds never form a dense row: their normals are unit vectors,
+//! so checking and adding one costs O(n).
+//!
+//! A singular (positive semidefinite) `H` is handled by proximal-point iterations on
+//! `H + ρI`, each warm-started from the previous active set.
+//!
+//! `solve` does not allocate: every buffer is sized when the solver is built.
+
+use std::time::{Duration, Instant};
+
+use ndarray::{ArrayView1, ArrayView2};
+
+use crate::error::{check_finite, Error, Result};
+use crate::mpc::status::{SolveInfo, SolveStatus};
+
+/// Settings of the [`ActiveSetSolver`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ActiveSetSettings {
+    /// Absolute feasibility tolerance on constraint rows and bounds: a constraint is added
+    /// only when violated by more than `eps / 2`, so the returned primal residual is ≤ `eps`.
+    pub eps: f64,
+    /// Cap on active-set changes per solve (over all proximal iterations).
+    pub max_iter: usize,
+    /// Wall-clock budget of one solve, checked every iteration.
+    pub time_limit: Option<Duration>,
+    /// Relative proximal weight used when `H` is only semidefinite.
+    pub prox_weight: f64,
+    /// Cap on proximal-point iterations for a semidefinite `H`.
+    pub max_prox_iter: usize,
+}
+
+impl Default for ActiveSetSettings {
+    fn default() -> Self {
+        Self {
+            eps: 1e-9,
+            max_iter: 10_000,
+            time_limit: None,
+            prox_weight: 1e-6,
+            max_prox_iter: 1_000,
+        }
+    }
+}
+
+impl ActiveSetSettings {
+    fn validate(&self) -> Result<()> {
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return Err(Error::invalid_value(
+                "eps",
+                format!("must be > 0, got {}", self.eps),
+            ));
+        }
+        if self.max_iter == 0 {
+            return Err(Error::invalid_value("max_iter", "must be ≥ 1"));
+        }
+        if !(self.prox_weight.is_finite() && self.prox_weight > 0.0) {
+            return Err(Error::invalid_value("prox_weight", "must be > 0"));
+        }
+        Ok(())
+    }
+}
+
+/// Index of a constraint in the solver's numbering: rows `0..me` are equalities, `me..me+mi`
+/// general rows, then `n` bounds; `side` 0 is the lower side (`row ≥ lower`), 1 the upper.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Cid(u32);
+
+impl Cid {
+    fn new(row: usize, side: usize) -> Self {
+        Cid((2 * row + side) as u32)
+    }
+    fn row(self) -> usize {
+        (self.0 / 2) as usize
+    }
+    fn upper(self) -> bool {
+        self.0 % 2 == 1
+    }
+}
+
+/// The dense dual active-set solver; see the [module documentation](self).
+///
+/// ```
+/// use intent_engine::mpc::dense::{ActiveSetSolver, ActiveSetSettings};
+/// use ndarray::array;
+///
+/// // minimise ½|x|² − x₀ − x₁  subject to  x₀ + x₁ ≤ 1
+/// let mut s = ActiveSetSolver::new(2, 0, 1, ActiveSetSettings::default())?;
+/// s.set_hessian(array![[1.0, 0.0], [0.0, 1.0]].view())?;
+/// s.set_rows(None, Some(array![[1.0, 1.0]].view()))?;
+/// s.set_row_bounds(None, Some((array![f64::NEG_INFINITY].view(), array![1.0].view())))?;
+/// let info = s.solve(array![-1.0, -1.0].view())?;
+/// assert!(info.status.is_solved());
+/// assert!((s.x()[0] - 0.5).abs() < 1e-12 && (s.x()[1] - 0.5).abs() < 1e-12);
+/// # Ok::<(), intent_engine::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct ActiveSetSolver {
+    n: usize,
+    me: usize,
+    mi: usize,
+    settings: ActiveSetSettings,
+    // Hessian (col-major), its regularisation and J0 = L⁻ᵀ (col-major, upper triangular).
+    h: Vec<f64>,
+    reg: f64,
+    j0: Vec<f64>,
+    hessian_set: bool,
+    // Rows (row-major, (me + mi) × n), their bounds and norms.
+    rows: Vec<f64>,
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+    lb: Vec<f64>,
+    ub: Vec<f64>,
+    row_norm: Vec<f64>,
+    // Working state.
+    f: Vec<f64>,
+    fk: Vec<f64>,
+    x: Vec<f64>,
+    x_prev: Vec<f64>,
+    j: Vec<f64>,
+    r: Vec<f64>,
+    d: Vec<f64>,
+    z: Vec<f64>,
+    rv: Vec<f64>,
+    u: Vec<f64>,
+    active: Vec<Cid>,
+    hint: Vec<Cid>,
+    hint_next: Vec<Cid>,
+    // Results (multipliers in the convention H x + f + Aᵀy + Gᵀz + z_box = 0).
+    y_eq: Vec<f64>,
+    z_rows: Vec<f64>,
+    z_box: Vec<f64>,
+    info: SolveInfo,
+}
+
+impl ActiveSetSolver {
+    /// A solver for `n` variables, `me` equality rows and `mi` general inequality rows; bounds
+    /// start absent (±∞), rows start zero with infinite bounds, and `H` must be set before solving.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `n` is zero, [`Error::InvalidValue`] for bad settings.
+    pub fn new(n: usize, me: usize, mi: usize, settings: ActiveSetSettings) -> Result<Self> {
+        if n == 0 {
+            return Err(Error::shape("n", "the QP needs at least one variable"));
+        }
+        settings.validate()?;
+        let m = me + mi;
+        let cap = n + m + 1;
+        Ok(Self {
+            n,
+            me,
+            mi,
+            settings,
+            h: vec![0.0; n * n],
+            reg: 0.0,
+            j0: vec![0.0; n * n],
+            hessian_set: false,
+            rows: vec![0.0; m * n],
+            lo: vec![f64::NEG_INFINITY; m],
+            hi: vec![f64::INFINITY; m],
+            lb: vec![f64::NEG_INFINITY; n],
+            ub: vec![f64::INFINITY; n],
+            row_norm: vec![0.0; m],
+            f: vec![0.0; n],
+            fk: vec![0.0; n],
+            x: vec![0.0; n],
+            x_prev: vec![0.0; n],
+            j: vec![0.0; n * n],
+            r: vec![0.0; n * n],
+            d: vec![0.0; n],
+            z: vec![0.0; n],
+            rv: vec![0.0; n],
+            u: vec![0.0; cap],
+            active: Vec::with_capacity(cap),
+            hint: Vec::with_capacity(cap),
+            hint_next: Vec::with_capacity(cap),
+            y_eq: vec![0.0; me],
+            z_rows: vec![0.0; mi],
+            z_box: vec![0.0; n],
+            info: SolveInfo::default(),
+        })
+    }
+
+    /// Number of variables.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> &ActiveSetSettings {
+        &self.settings
+    }
+
+    /// Replaces the settings.
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] for bad settings.
+    pub fn set_settings(&mut self, settings: ActiveSetSettings) -> Result<()> {
+        settings.validate()?;
+        self.settings = settings;
+        Ok(())
+    }
+
+    /// Sets and factorises the Hessian (symmetric positive semidefinite; only its lower triangle
+    /// is read). A singular `H` switches on proximal-point iterations.
+    ///
+    /// # Errors
+    /// [`Error::Shape`], [`Error::NonFinite`], or [`Error::NotPositiveDefinite`] when `H` has a
+    /// clearly negative curvature.
+    pub fn set_hessian(&mut self, h: ArrayView2<'_, f64>) -> Result<()> {
+        let n = self.n;
+        if h.dim() != (n, n) {
+            return Err(Error::shape(
+                "P",
+                format!("expected shape ({n}, {n}), got {:?}", h.dim()),
+            ));
+        }
+        check_finite("P", h.iter())?;
+        for c in 0..n {
+            for r in 0..n {
+                // Symmetrise from the lower triangle.
+                self.h[c * n + r] = if r >= c { h[[r, c]] } else { h[[c, r]] };
+            }
+        }
+        let scale = (0..n)
+            .map(|i| self.h[i * n + i].abs())
+            .fold(0.0, f64::max)
+            .max(1e-300);
+        self.reg = 0.0;
+        if !self.factor() {
+            // Semidefinite (or nearly so): regularise and iterate proximal points.
+            self.reg = self.settings.prox_weight * scale.max(1.0);
+            if !self.factor() {
+                self.hessian_set = false;
+                return Err(Error::NotPositiveDefinite {
+                    what: "P (the QP Hessian)",
+                    pivot: 0,
+                    jitter: self.reg,
+                });
+            }
+        }
+        self.hessian_set = true;
+        Ok(())
+    }
+
+    /// Cholesky of `H + reg·I` into `j0`, then `j0 ← L⁻ᵀ`. Returns false on a tiny pivot.
+    fn factor(&mut self) -> bool {
+        let n = self.n;
+        let l = &mut self.j0;
+        l.copy_from_slice(&self.h);
+        for i in 0..n {
+            l[i * n + i] += self.reg;
+        }
+        let tiny = {
+            let maxd = (0..n).map(|i| l[i * n + i].abs()).fold(0.0, f64::max);
+            1e-13 * maxd.max(1e-300)
+        };
+        // Column-major lower Cholesky, left-looking (contiguous column updates vectorise).
+        for c in 0..n {
+            let (prev, cur) = l.split_at_mut(c * n);
+            let col = &mut cur[c..n];
+            for k in 0..c {
+                let lck = prev[k * n + c];
+                if lck != 0.0 {
+                    axpy(-lck, &prev[k * n + c..(k + 1) * n], col);
+                }
+            }
+            let piv = col[0];
+            if piv.is_nan() || piv <= tiny {
+                return false;
+            }
+            let inv_s = 1.0 / piv.sqrt();
+            col.iter_mut().for_each(|v| *v *= inv_s);
+        }
+        // X = L⁻¹ column by column (forward substitution in axpy form: contiguous, no
+        // dependent divisions), then J0 = Xᵀ.
+        let x = &mut self.j;
+        x.iter_mut().for_each(|v| *v = 0.0);
+        for i in 0..n {
+            self.d[i] = 1.0 / l[i * n + i];
+        }
+        for c in 0..n {
+            let xc = &mut x[c * n..(c + 1) * n];
+            xc[c] = 1.0;
+            for i in c..n {
+                let xi = xc[i] * self.d[i];
+                xc[i] = xi;
+                if xi != 0.0 {
+                    axpy(-xi, &l[i * n + i + 1..(i + 1) * n], &mut xc[i + 1..n]);
+                }
+            }
+        }
+        // Transpose X into l (J0[r, c] = X[c, r]).
+        for c in 0..n {
+            for r in 0..n {
+                l[c * n + r] = x[r * n + c];
+            }
+        }
+        true
+    }
+
+    /// Sets the equality rows `A` (`me × n`) and/or the general rows `G` (`mi × n`); `None` keeps
+    /// the current ones.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] or [`Error::NonFinite`].
+    pub fn set_rows(
+        &mut self,
+        a: Option<ArrayView2<'_, f64>>,
+        g: Option<ArrayView2<'_, f64>>,
+    ) -> Result<()> {
+        let n = self.n;
+        if let Some(a) = a {
+            if a.dim() != (self.me, n) {
+                return Err(Error::shape(
+                    "A",
+                    format!("expected shape ({}, {n}), got {:?}", self.me, a.dim()),
+                ));
+            }
+            check_finite("A", a.iter())?;
+            for (i, row) in a.outer_iter().enumerate() {
+                for (k, &v) in row.iter().enumerate() {
+                    self.rows[i * n + k] = v;
+                }
+            }
+        }
+        if let Some(g) = g {
+            if g.dim() != (self.mi, n) {
+                return Err(Error::shape(
+                    "G",
+                    format!("expected shape ({}, {n}), got {:?}", self.mi, g.dim()),
+                ));
+            }
+            check_finite("G", g.iter())?;
+            for (i, row) in g.outer_iter().enumerate() {
+                let o = (self.me + i) * n;
+                for (k, &v) in row.iter().enumerate() {
+                    self.rows[o + k] = v;
+                }
+            }
+        }
+        self.refresh_norms();
+        Ok(())
+    }
+
+    /// Overwrites one general row `i` (`0 ≤ i < mi`) in place — for a moving keep-out half-space.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] or [`Error::NonFinite`].
+    pub fn set_row(
+        &mut self,
+        i: usize,
+        row: ArrayView1<'_, f64>,
+        lower: f64,
+        upper: f64,
+    ) -> Result<()> {
+        let n = self.n;
+        if i >= self.mi || row.len() != n {
+            return Err(Error::shape(
+                "row",
+                format!("row {i} of {} with {n} entries", self.mi),
+            ));
+        }
+        check_finite("row", row.iter())?;
+        check_bounds(
+            "row bounds",
+            std::slice::from_ref(&lower),
+            std::slice::from_ref(&upper),
+        )?;
+        let o = (self.me + i) * n;
+        for (k, &v) in row.iter().enumerate() {
+            self.rows[o + k] = v;
+        }
+        self.row_norm[self.me + i] = norm(&self.rows[o..o + n]);
+        self.lo[self.me + i] = lower;
+        self.hi[self.me + i] = upper;
+        Ok(())
+    }
+
+    fn refresh_norms(&mut self) {
+        let n = self.n;
+        for i in 0..self.me + self.mi {
+            self.row_norm[i] = norm(&self.rows[i * n..(i + 1) * n]);
+        }
+    }
+
+    /// Sets the equality right-hand side `b` and/or the general row bounds `(lower, upper)`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`], [`Error::NonFinite`] (NaN, or `b` infinite) or [`Error::InvalidValue`]
+    /// when a lower bound exceeds its upper bound.
+    pub fn set_row_bounds(
+        &mut self,
+        b: Option<ArrayView1<'_, f64>>,
+        g: Option<(ArrayView1<'_, f64>, ArrayView1<'_, f64>)>,
+    ) -> Result<()> {
+        if let Some(b) = b {
+            if b.len() != self.me {
+                return Err(Error::shape(
+                    "b",
+                    format!("expected length {}, got {}", self.me, b.len()),
+                ));
+            }
+            check_finite("b", b.iter())?;
+            for (i, &v) in b.iter().enumerate() {
+                self.lo[i] = v;
+                self.hi[i] = v;
+            }
+        }
+        if let Some((lo, hi)) = g {
+            if lo.len() != self.mi || hi.len() != self.mi {
+                return Err(Error::shape(
+                    "h",
+                    format!(
+                        "expected length {}, got {} and {}",
+                        self.mi,
+                        lo.len(),
+                        hi.len()
+                    ),
+                ));
+            }
+            let (lo, hi) = (lo.to_slice_memory_order(), hi.to_slice_memory_order());
+            match (lo, hi) {
+                (Some(lo), Some(hi)) => {
+                    check_bounds("h", lo, hi)?;
+                    self.lo[self.me..].copy_from_slice(lo);
+                    self.hi[self.me..].copy_from_slice(hi);
+                }
+                _ => return Err(Error::shape("h", "row bounds must be contiguous")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the variable bounds (`-∞` / `+∞` for none).
+    ///
+    /// # Errors
+    /// [`Error::Shape`], [`Error::NonFinite`] or [`Error::InvalidValue`] (lower > upper).
+    pub fn set_bounds(&mut self, lb: &[f64], ub: &[f64]) -> Result<()> {
+        if lb.len() != self.n || ub.len() != self.n {
+            return Err(Error::shape(
+                "lb/ub",
+                format!(
+                    "expected length {}, got {} and {}",
+                    self.n,
+                    lb.len(),
+                    ub.len()
+                ),
+            ));
+        }
+        check_bounds("lb/ub", lb, ub)?;
+        self.lb.copy_from_slice(lb);
+        self.ub.copy_from_slice(ub);
+        Ok(())
+    }
+
+    /// Replaces the active-set guess used by the next solve with the given constraints,
+    /// shifted: used by the MPC to hot-start from the previous solution. Indices are in the
+    /// solver's numbering; out-of-range ones are ignored.
+    pub fn clear_hint(&mut self) {
+        self.hint.clear();
+    }
+
+    /// Keeps the final active set of the last solve as the guess for the next one, after mapping
+    /// each constraint through `map` (return `None` to drop it) — e.g. a one-stage shift.
+    pub fn hint_from_last(&mut self, mut map: impl FnMut(ConstraintRef) -> Option<ConstraintRef>) {
+        self.hint_next.clear();
+        let m = self.me + self.mi;
+        for &c in &self.active {
+            let r = c.row();
+            let cr = if r < self.me {
+                continue;
+            } else if r < m {
+                ConstraintRef::Row {
+                    index: r - self.me,
+                    upper: c.upper(),
+                }
+            } else {
+                ConstraintRef::Bound {
+                    index: r - m,
+                    upper: c.upper(),
+                }
+            };
+            if let Some(mapped) = map(cr) {
+                let id = match mapped {
+                    ConstraintRef::Row { index, upper } if index < self.mi => {
+                        Cid::new(self.me + index, upper as usize)
+                    }
+                    ConstraintRef::Bound { index, upper } if index < self.n => {
+                        Cid::new(m + index, upper as usize)
+                    }
+                    _ => continue,
+                };
+                self.hint_next.push(id);
+            }
+        }
+        std::mem::swap(&mut self.hint, &mut self.hint_next);
+    }
+
+    /// The primal solution (or best iterate) of the last solve.
+    pub fn x(&self) -> &[f64] {
+        &self.x
+    }
+
+    /// Equality multipliers `y` (convention `Hx + f + Aᵀy + Gᵀz + z_box = 0`).
+    pub fn y_eq(&self) -> &[f64] {
+        &self.y_eq
+    }
+
+    /// General-row multipliers `z` (positive on an active upper side, negative on a lower one).
+    pub fn z_rows(&self) -> &[f64] {
+        &self.z_rows
+    }
+
+    /// Bound multipliers (positive on an active upper bound, negative on a lower one).
+    pub fn z_box(&self) -> &[f64] {
+        &self.z_box
+    }
+
+    /// What the last solve reported.
+    pub fn info(&self) -> &SolveInfo {
+        &self.info
+    }
+
+    /// Number of constraints in the final active set of the last solve.
+    pub fn active_len(&self) -> usize {
+        self.active.len()
+    }
+
+    /// Solves with linear cost `f`. Never allocates.
+    ///
+    /// # Errors
+    /// [`Error::Shape`]/[`Error::NonFinite`] for a bad `f`, [`Error::InvalidValue`] when the
+    /// Hessian was never set. Solver outcomes are statuses in the returned [`SolveInfo`].
+    pub fn solve(&mut self, f: ArrayView1<'_, f64>) -> Result<SolveInfo> {
+        if f.len() != self.n {
+            return Err(Error::shape(
+                "q",
+                format!("expected length {}, got {}", self.n, f.len()),
+            ));
+        }
+        check_finite("q", f.iter())?;
+        for (d, &s) in self.f.iter_mut().zip(f.iter()) {
+            *d = s;
+        }
+        self.solve_current()
+    }
+
+    /// Solves with the linear cost already stored by [`Self::f_mut`].
+    ///
+    /// # Errors
+    /// As [`Self::solve`].
+    pub fn solve_current(&mut self) -> Result<SolveInfo> {
+        if !self.hessian_set {
+            return Err(Error::invalid_value(
+                "P",
+                "the Hessian must be set before solving",
+            ));
+        }
+        if self.f.iter().any(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                name: "q",
+                index: 0,
+            });
+        }
+        let start = Instant::now();
+        let deadline = self.settings.time_limit.map(|t| start + t);
+        let mut iters = 0usize;
+        let status;
+        if self.reg == 0.0 {
+            self.fk.copy_from_slice(&self.f);
+            status = self.gi(&mut iters, deadline);
+        } else {
+            // Proximal point: minimise ½xᵀ(H+ρI)x + (f − ρ x_k)ᵀx until x_k settles.
+            self.x_prev.iter_mut().for_each(|v| *v = 0.0);
+            let mut prox = 0;
+            loop {
+                for i in 0..self.n {
+                    self.fk[i] = self.f[i] - self.reg * self.x_prev[i];
+                }
+                let st = self.gi(&mut iters, deadline);
+                if st != SolveStatus::Solved {
+                    status = st;
+                    break;
+                }
+                // Stop when the proximal term no longer matters: the residuals of the original
+                // problem (stationarity carries ρ(x − x_k), the gap ρ(x − x_k)ᵀx) are within eps.
+                self.finish(SolveStatus::Solved, iters, start.elapsed());
+                let eps = self.settings.eps;
+                if self.info.dual_residual <= 0.5 * eps && self.info.duality_gap <= 0.5 * eps {
+                    status = SolveStatus::Solved;
+                    break;
+                }
+                let xmax = self.x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                prox += 1;
+                if prox >= self.settings.max_prox_iter {
+                    // Ever-growing iterates along a zero-curvature direction: unbounded.
+                    status = if xmax > 1e12 {
+                        SolveStatus::DualInfeasible
+                    } else {
+                        SolveStatus::MaxIterations
+                    };
+                    break;
+                }
+                // The final active set hot-starts the next proximal problem.
+                self.hint.clear();
+                let m = self.me + self.mi;
+                for &c in &self.active {
+                    if c.row() >= self.me && c.row() < m + self.n {
+                        self.hint.push(c);
+                    }
+                }
+                self.x_prev.copy_from_slice(&self.x);
+            }
+        }
+        self.finish(status, iters, start.elapsed());
+        Ok(self.info)
+    }
+
+    /// Mutable access to the stored linear cost, for callers that build it in place.
+    pub fn f_mut(&mut self) -> &mut [f64] {
+        &mut self.f
+    }
+
+    /// Normal of constraint `c` in "≥" form: `nᵀx ≥ b`, returned as (sign, b): the normal is
+    /// `sign · row` (or `sign · e_j`).
+    #[inline]
+    fn side(&self, c: Cid) -> (f64, f64) {
+        let r = c.row();
+        let m = self.me + self.mi;
+        if r < m {
+            if c.upper() {
+                (-1.0, -self.hi[r])
+            } else {
+                (1.0, self.lo[r])
+            }
+        } else if c.upper() {
+            (-1.0, -self.ub[r - m])
+        } else {
+            (1.0, self.lb[r - m])
+        }
+    }
+
+    /// `nᵀx − b` for constraint `c` at the current `x`.
+    #[inline]
+    fn slack(&self, c: Cid) -> f64 {
+        let (sg, b) = self.side(c);
+        let r = c.row();
+        let m = self.me + self.mi;
+        let v = if r < m {
+            dot(&self.rows[r * self.n..(r + 1) * self.n], &self.x)
+        } else {
+            self.x[r - m]
+        };
+        sg * v - b
+    }
+
+    /// `nᵀv` for constraint `c`.
+    #[inline]
+    fn normal_dot(&self, c: Cid, v: &[f64]) -> f64 {
+        let (sg, _) = self.side(c);
+        let r = c.row();
+        let m = self.me + self.mi;
+        if r < m {
+            sg * dot(&self.rows[r * self.n..(r + 1) * self.n], v)
+        } else {
+            sg * v[r - m]
+        }
+    }
+
+    /// `d ← Jᵀ n_c`.
+    fn jt_normal(&mut self, c: Cid) {
+        let n = self.n;
+        let (sg, _) = self.side(c);
+        let r = c.row();
+        let m = self.me + self.mi;
+        if r < m {
+            let row = &self.rows[r * n..(r + 1) * n];
+            for k in 0..n {
+                self.d[k] = sg * dot(&self.j[k * n..(k + 1) * n], row);
+            }
+        } else {
+            let i = r - m;
+            for k in 0..n {
+                self.d[k] = sg * self.j[k * n + i];
+            }
+        }
+    }
+
+    /// The Goldfarb–Idnani loop from the unconstrained minimiser of `½xᵀ(H+ρI)x + fkᵀx`.
+    fn gi(&mut self, iters: &mut usize, deadline: Option<Instant>) -> SolveStatus {
+        let n = self.n;
+        let me = self.me;
+        let m = me + self.mi;
+        self.j.copy_from_slice(&self.j0);
+        self.active.clear();
+        // x = −(H+ρI)⁻¹ fk = −J0 J0ᵀ fk.
+        for k in 0..n {
+            self.d[k] = dot(&self.j[k * n..(k + 1) * n], &self.fk);
+        }
+        self.x.iter_mut().for_each(|v| *v = 0.0);
+        for k in 0..n {
+            axpy(-self.d[k], &self.j[k * n..(k + 1) * n], &mut self.x);
+        }
+        let eps = 0.5 * self.settings.eps;
+        let mut hint_pos = 0usize;
+        let mut eq_next = 0usize;
+        loop {
+            // Choose the constraint to add: equalities first, then violated hinted ones, then
+            // the most violated (scaled by the normal's norm).
+            let mut pick: Option<(Cid, f64)> = None;
+            if eq_next < me {
+                let c = Cid::new(eq_next, 0);
+                eq_next += 1;
+                pick = Some((c, self.slack(c)));
+            }
+            while pick.is_none() && hint_pos < self.hint.len() {
+                let c = self.hint[hint_pos];
+                hint_pos += 1;
+                let (_, b) = self.side(c);
+                if !b.is_finite() || self.active.contains(&c) {
+                    continue;
+                }
+                let s = self.slack(c);
+                if s < -eps {
+                    pick = Some((c, s));
+                }
+            }
+            if pick.is_none() {
+                let mut worst = 0.0;
+                for r in me..m {
+                    let nr = self.row_norm[r];
+                    if nr == 0.0 {
+                        continue;
+                    }
+                    let v = dot(&self.rows[r * n..(r + 1) * n], &self.x);
+                    let (lo, hi) = (self.lo[r], self.hi[r]);
+                    let (s, side) = if v < lo { (v - lo, 0) } else { (hi - v, 1) };
+                    if s < -eps {
+                        let scaled = s / nr;
+                        if scaled < worst {
+                            worst = scaled;
+                            pick = Some((Cid::new(r, side), s));
+                        }
+                    }
+                }
+                for i in 0..n {
+                    let v = self.x[i];
+                    let (s, side) = if v < self.lb[i] {
+                        (v - self.lb[i], 0)
+                    } else {
+                        (self.ub[i] - v, 1)
+                    };
+                    if s < -eps && s < worst {
+                        worst = s;
+                        pick = Some((Cid::new(m + i, side), s));
+                    }
+                }
+            }
+            let Some((p, mut sp)) = pick else {
+                return SolveStatus::Solved;
+            };
+            let is_eq = p.row() < me;
+            let mut up = 0.0; // multiplier of p
+                              // Inner loop: step until p is active.
+            loop {
+                *iters += 1;
+                if *iters > self.settings.max_iter {
+                    return SolveStatus::MaxIterations;
+                }
+                if let Some(dl) = deadline {
+                    if Instant::now() >= dl {
+                        return SolveStatus::TimeLimit;
+                    }
+                }
+                let q = self.active.len();
+                self.jt_normal(p);
+                // z = J₂ d₂ (primal direction), r = R⁻¹ d₁ (dual direction).
+                self.z.iter_mut().for_each(|v| *v = 0.0);
+                for k in q..n {
+                    axpy(self.d[k], &self.j[k * n..(k + 1) * n], &mut self.z);
+                }
+                for i in (0..q).rev() {
+                    let mut s = self.d[i];
+                    for k in i + 1..q {
+                        s -= self.r[k * n + i] * self.rv[k];
+                    }
+                    self.rv[i] = s / self.r[i * n + i];
+                }
+                // Dual step limit over removable (inequality) active constraints.
+                let mut t1 = f64::INFINITY;
+                let mut drop_at = usize::MAX;
+                for i in 0..q {
+                    if self.active[i].row() >= me && self.rv[i] > 0.0 {
+                        let t = self.u[i] / self.rv[i];
+                        if t < t1 {
+                            t1 = t;
+                            drop_at = i;
+                        }
+                    }
+                }
+                let zn = self.normal_dot(p, &self.z);
+                let znorm = self.z.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+                let dnorm = self.d.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+                let z_zero = znorm <= 1e-13 * dnorm.max(1e-300) || zn <= 0.0;
+                // Clamped at 0: after a partial step round-off may leave p just satisfied;
+                // it is then added with a zero step so that its multiplier is kept.
+                let t2 = if z_zero {
+                    f64::INFINITY
+                } else if is_eq {
+                    -sp / zn
+                } else {
+                    (-sp / zn).max(0.0)
+                };
+                if is_eq {
+                    if z_zero {
+                        // A dependent equality: consistent (skip) or infeasible.
+                        if sp.abs() <= eps * 10.0 {
+                            break;
+                        }
+                        return SolveStatus::PrimalInfeasible;
+                    }
+                    // Equalities take the full step (signed), never limited by t1.
+                    self.x_step(t2);
+                    for i in 0..q {
+                        self.u[i] -= t2 * self.rv[i];
+                    }
+                    self.u[q] = up + t2;
+                    self.add_active(p);
+                    break;
+                }
+                let t = t1.min(t2);
+                if !t.is_finite() {
+                    return SolveStatus::PrimalInfeasible;
+                }
+                if z_zero {
+                    // Dual step only: drop the blocking constraint and retry.
+                    for i in 0..q {
+                        self.u[i] -= t * self.rv[i];
+                    }
+                    up += t;
+                    self.drop_active(drop_at);
+                    continue;
+                }
+                self.x_step(t);
+                for i in 0..q {
+                    self.u[i] -= t * self.rv[i];
+                }
+                up += t;
+                if t2 <= t1 {
+                    self.u[q] = up;
+                    self.add_active(p);
+                    break;
+                }
+                self.drop_active(drop_at);
+                sp = self.slack(p);
+            }
+        }
+    }
+
+    #[inline]
+    fn x_step(&mut self, t: f64) {
+        for (x, z) in self.x.iter_mut().zip(&self.z) {
+            *x += t * z;
+        }
+    }
+
+    /// Appends `p` (its `d = Jᵀn_p` is in `self.d`): rotate `d[q+1..]` into `d[q]`.
+    fn add_active(&mut self, p: Cid) {
+        let n = self.n;
+        let q = self.active.len();
+        for k in (q + 1..n).rev() {
+            let (a, b) = (self.d[k - 1], self.d[k]);
+            if b == 0.0 {
+                continue;
+            }
+            let h = a.hypot(b);
+            let (c, s) = (a / h, b / h);
+            self.d[k - 1] = h;
+            self.d[k] = 0.0;
+            let (left, right) = self.j.split_at_mut(k * n);
+            rotate(&mut left[(k - 1) * n..k * n], &mut right[..n], c, s);
+        }
+        for i in 0..=q {
+            self.r[q * n + i] = self.d[i];
+        }
+        self.active.push(p);
+    }
+
+    /// Removes the active constraint at position `i`, restoring `R` to triangular form.
+    fn drop_active(&mut self, i: usize) {
+        let n = self.n;
+        let q = self.active.len();
+        // Shift the later columns of R (and their multipliers) one place left: R becomes upper
+        // Hessenberg from column i on.
+        for k in i..q - 1 {
+            for r in 0..=k + 1 {
+                self.r[k * n + r] = self.r[(k + 1) * n + r];
+            }
+            self.u[k] = self.u[k + 1];
+            self.active[k] = self.active[k + 1];
+        }
+        self.active.pop();
+        // Zero the subdiagonal with rotations of rows k, k+1 (columns k, k+1 of J).
+        for k in i..q - 1 {
+            let (a, b) = (self.r[k * n + k], self.r[k * n + k + 1]);
+            if b == 0.0 {
+                continue;
+            }
+            let h = a.hypot(b);
+            let (c, s) = (a / h, b / h);
+            self.r[k * n + k] = h;
+            self.r[k * n + k + 1] = 0.0;
+            for col in k + 1..q - 1 {
+                let x = self.r[col * n + k];
+                let y = self.r[col * n + k + 1];
+                self.r[col * n + k] = c * x + s * y;
+                self.r[col * n + k + 1] = -s * x + c * y;
+            }
+            let (left, right) = self.j.split_at_mut((k + 1) * n);
+            rotate(&mut left[k * n..(k + 1) * n], &mut right[..n], c, s);
+        }
+    }
+
+    /// Multipliers and residuals of the final iterate.
+    fn finish(&mut self, status: SolveStatus, iterations: usize, elapsed: Duration) {
+        let n = self.n;
+        let me = self.me;
+        let m = me + self.mi;
+        self.y_eq.iter_mut().for_each(|v| *v = 0.0);
+        self.z_rows.iter_mut().for_each(|v| *v = 0.0);
+        self.z_box.iter_mut().for_each(|v| *v = 0.0);
+        for (i, &c) in self.active.iter().enumerate() {
+            let (sg, _) = self.side(c);
+            // Lagrangian ½xᵀHx + fᵀx − Σ u (nᵀx − b): the row's multiplier is −sg·u.
+            let val = -sg * self.u[i];
+            let r = c.row();
+            if r < me {
+                self.y_eq[r] += val;
+            } else if r < m {
+                self.z_rows[r - me] += val;
+            } else {
+                self.z_box[r - m] += val;
+            }
+        }
+        // Residuals against the original (unregularised) problem.
+        let mut pres = 0.0f64;
+        for r in 0..m {
+            let v = dot(&self.rows[r * n..(r + 1) * n], &self.x);
+            pres = pres.max(self.lo[r] - v).max(v - self.hi[r]);
+        }
+        for i in 0..n {
+            pres = pres.max(self.lb[i] - self.x[i]).max(self.x[i] - self.ub[i]);
+        }
+        // z ← Hx, then the stationarity residual Hx + f + Aᵀy + Gᵀz + z_box.
+        self.z.iter_mut().for_each(|v| *v = 0.0);
+        for c in 0..n {
+            let xc = self.x[c];
+            axpy(xc, &self.h[c * n..(c + 1) * n], &mut self.z);
+        }
+        let xhx = dot(&self.x, &self.z);
+        let fx = dot(&self.f, &self.x);
+        for i in 0..n {
+            self.z[i] += self.f[i] + self.z_box[i];
+        }
+        // The dual objective's constraint term (support function at the multipliers).
+        let mut support = 0.0;
+        for r in 0..m {
+            let w = if r < me {
+                self.y_eq[r]
+            } else {
+                self.z_rows[r - me]
+            };
+            if w != 0.0 {
+                axpy(w, &self.rows[r * n..(r + 1) * n], &mut self.z);
+                support += if w > 0.0 {
+                    w * self.hi[r]
+                } else {
+                    w * self.lo[r]
+                };
+            }
+        }
+        for i in 0..n {
+            let w = self.z_box[i];
+            if w != 0.0 {
+                support += if w > 0.0 {
+                    w * self.ub[i]
+                } else {
+                    w * self.lb[i]
+                };
+            }
+        }
+        let dres = self.z.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        self.info = SolveInfo {
+            status,
+            iterations,
+            solve_time: elapsed,
+            primal_residual: pres.max(0.0),
+            dual_residual: dres,
+            duality_gap: (xhx + fx + support).abs(),
+            max_violation: 0.0,
+        };
+    }
+}
+
+/// A constraint of an [`ActiveSetSolver`], for mapping active sets between solves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConstraintRef {
+    /// General row `index`, upper side if `upper`.
+    Row {
+        /// Row index in `G`.
+        index: usize,
+        /// Upper (`≤ upper`) or lower side.
+        upper: bool,
+    },
+    /// Bound on variable `index`, upper side if `upper`.
+    Bound {
+        /// Variable index.
+        index: usize,
+        /// Upper or lower bound.
+        upper: bool,
+    },
+}
+
+fn check_bounds(name: &'static str, lo: &[f64], hi: &[f64]) -> Result<()> {
+    for (i, (&l, &h)) in lo.iter().zip(hi).enumerate() {
+        if l.is_nan() || h.is_nan() || l == f64::INFINITY || h == f64::NEG_INFINITY {
+            return Err(Error::NonFinite { name, index: i });
+        }
+        if l > h {
+            return Err(Error::invalid_value(
+                name,
+                format!("lower bound {l} exceeds upper bound {h} at index {i}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[inline]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    // Four accumulators: better ILP and accuracy than one running sum.
+    let n = a.len().min(b.len());
+    let (mut s0, mut s1, mut s2, mut s3) = (0.0, 0.0, 0.0, 0.0);
+    let chunks = n / 4;
+    for c in 0..chunks {
+        let i = 4 * c;
+        s0 += a[i] * b[i];
+        s1 += a[i + 1] * b[i + 1];
+        s2 += a[i + 2] * b[i + 2];
+        s3 += a[i + 3] * b[i + 3];
+    }
+    for i in 4 * chunks..n {
+        s0 += a[i] * b[i];
+    }
+    (s0 + s1) + (s2 + s3)
+}
+
+#[inline]
+fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += alpha * x;
+    }
+}
+
+#[inline]
+fn rotate(a: &mut [f64], b: &mut [f64], c: f64, s: f64) {
+    for (x, y) in a.iter_mut().zip(b.iter_mut()) {
+        let (xv, yv) = (*x, *y);
+        *x = c * xv + s * yv;
+        *y = -s * xv + c * yv;
+    }
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array1, Array2};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    struct Qp {
+        h: Array2<f64>,
+        f: Array1<f64>,
+        a: Array2<f64>,
+        b: Array1<f64>,
+        g: Array2<f64>,
+        lo: Array1<f64>,
+        hi: Array1<f64>,
+        lb: Vec<f64>,
+        ub: Vec<f64>,
+    }
+
+    fn random_qp(rng: &mut ChaCha8Rng, n: usize, me: usize, mi: usize, rank: usize) -> Qp {
+        let m = Array2::from_shape_fn((rank, n), |_| rng.random_range(-1.0..1.0));
+        let mut h = m.t().dot(&m);
+        if rank >= n {
+            for i in 0..n {
+                h[[i, i]] += 0.1;
+            }
+        }
+        let f = Array1::from_shape_fn(n, |_| rng.random_range(-3.0..3.0));
+        // A feasible point x̂ makes the constraints consistent.
+        let xh = Array1::from_shape_fn(n, |_| rng.random_range(-0.5..0.5));
+        let a = Array2::from_shape_fn((me, n), |_| rng.random_range(-1.0..1.0));
+        let b = a.dot(&xh);
+        let g = Array2::from_shape_fn((mi, n), |_| rng.random_range(-1.0..1.0));
+        let gx = g.dot(&xh);
+        let lo = Array1::from_shape_fn(mi, |i| {
+            if i % 3 == 0 {
+                f64::NEG_INFINITY
+            } else {
+                gx[i] - rng.random_range(0.0..0.5)
+            }
+        });
+        let hi = Array1::from_shape_fn(mi, |i| {
+            if i % 3 == 1 {
+                f64::INFINITY
+            } else {
+                gx[i] + rng.random_range(0.0..0.5)
+            }
+        });
+        let lb = (0..n)
+            .map(|i| {
+                if i % 2 == 0 {
+                    xh[i] - 0.3
+                } else {
+                    f64::NEG_INFINITY
+                }
+            })
+            .collect();
+        let ub = (0..n)
+            .map(|i| if i % 4 == 1 { xh[i] + 0.2 } else { 1.0 })
+            .collect();
+        Qp {
+            h,
+            f,
+            a,
+            b,
+            g,
+            lo,
+            hi,
+            lb,
+            ub,
+        }
+    }
+
+    fn solver_for(qp: &Qp) -> ActiveSetSolver {
+        let n = qp.f.len();
+        let mut s =
+            ActiveSetSolver::new(n, qp.b.len(), qp.lo.len(), ActiveSetSettings::default()).unwrap();
+        s.set_hessian(qp.h.view()).unwrap();
+        s.set_rows(Some(qp.a.view()), Some(qp.g.view())).unwrap();
+        s.set_row_bounds(Some(qp.b.view()), Some((qp.lo.view(), qp.hi.view())))
+            .unwrap();
+        s.set_bounds(&qp.lb, &qp.ub).unwrap();
+        s
+    }
+
+    /// KKT conditions of a convex QP: optimality follows from them, no reference needed.
+    fn assert_kkt(qp: &Qp, s: &ActiveSetSolver, tol: f64) {
+        let x = Array1::from(s.x().to_vec());
+        let (y, z, zb) = (
+            Array1::from(s.y_eq().to_vec()),
+            Array1::from(s.z_rows().to_vec()),
+            Array1::from(s.z_box().to_vec()),
+        );
+        let stat = qp.h.dot(&x) + &qp.f + qp.a.t().dot(&y) + qp.g.t().dot(&z) + &zb;
+        let scale = 1.0 + qp.f.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert!(
+            stat.iter().all(|v| v.abs() < tol * scale),
+            "stationarity {stat}"
+        );
+        let ax = qp.a.dot(&x);
+        assert!((&ax - &qp.b).iter().all(|v| v.abs() < tol), "equalities");
+        let gx = qp.g.dot(&x);
+        for i in 0..gx.len() {
+            assert!(
+                gx[i] >= qp.lo[i] - tol && gx[i] <= qp.hi[i] + tol,
+                "row {i}"
+            );
+            // Complementarity with signs: z > 0 only at the upper side, z < 0 at the lower.
+            if z[i] > tol {
+                assert!((gx[i] - qp.hi[i]).abs() < tol);
+            }
+            if z[i] < -tol {
+                assert!((gx[i] - qp.lo[i]).abs() < tol);
+            }
+        }
+        for i in 0..x.len() {
+            assert!(
+                x[i] >= qp.lb[i] - tol && x[i] <= qp.ub[i] + tol,
+                "bound {i}"
+            );
+            if zb[i] > tol {
+                assert!((x[i] - qp.ub[i]).abs() < tol);
+            }
+            if zb[i] < -tol {
+                assert!((x[i] - qp.lb[i]).abs() < tol);
+            }
+        }
+        let info = s.info();
+        assert!(
+            info.primal_residual < tol && info.dual_residual < tol * scale,
+            "{info:?}"
+        );
+        assert!(info.duality_gap < tol * scale * 10.0, "{info:?}");
+    }
+
+    #[test]
+    fn random_strictly_convex_qps_satisfy_kkt() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        for &(n, me, mi) in &[(1, 0, 1), (5, 0, 8), (10, 2, 20), (30, 5, 60), (60, 10, 90)] {
+            for _ in 0..5 {
+                let qp = random_qp(&mut rng, n, me, mi, n + 2);
+                let mut s = solver_for(&qp);
+                let info = s.solve(qp.f.view()).unwrap();
+                assert_eq!(info.status, SolveStatus::Solved, "n={n}");
+                assert_kkt(&qp, &s, 1e-9);
+                assert!(
+                    n < 10 || s.active_len() > me,
+                    "constraints should be active"
+                );
+                // A second solve from the final active set as a hint gives the same answer.
+                let x1 = s.x().to_vec();
+                s.hint_from_last(Some);
+                s.solve(qp.f.view()).unwrap();
+                for (a, b) in x1.iter().zip(s.x()) {
+                    assert!((a - b).abs() < 1e-10);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn semidefinite_hessian_uses_proximal_iterations() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for &(n, me, mi) in &[(6, 1, 10), (20, 4, 30)] {
+            let qp = random_qp(&mut rng, n, me, mi, n / 2);
+            let mut s = solver_for(&qp);
+            let info = s.solve(qp.f.view()).unwrap();
+            assert!(info.status.is_solved(), "{info:?}");
+            assert_kkt(&qp, &s, 1e-6);
+        }
+    }
+
+    #[test]
+    fn infeasible_problems_are_reported() {
+        // x ≥ 1 and x ≤ 0 through two rows.
+        let mut s = ActiveSetSolver::new(1, 0, 2, ActiveSetSettings::default()).unwrap();
+        s.set_hessian(ndarray::array![[1.0]].view()).unwrap();
+        s.set_rows(None, Some(ndarray::array![[1.0], [1.0]].view()))
+            .unwrap();
+        let lo = ndarray::array![1.0, f64::NEG_INFINITY];
+        let hi = ndarray::array![f64::INFINITY, 0.0];
+        s.set_row_bounds(None, Some((lo.view(), hi.view())))
+            .unwrap();
+        let info = s.solve(ndarray::array![0.0].view()).unwrap();
+        assert_eq!(info.status, SolveStatus::PrimalInfeasible);
+        // Inconsistent equalities.
+        let mut s = ActiveSetSolver::new(2, 2, 0, ActiveSetSettings::default()).unwrap();
+        s.set_hessian(Array2::eye(2).view()).unwrap();
+        s.set_rows(Some(ndarray::array![[1.0, 1.0], [2.0, 2.0]].view()), None)
+            .unwrap();
+        s.set_row_bounds(Some(ndarray::array![1.0, 3.0].view()), None)
+            .unwrap();
+        assert_eq!(
+            s.solve(ndarray::array![0.0, 0.0].view()).unwrap().status,
+            SolveStatus::PrimalInfeasible
+        );
+    }
+
+    #[test]
+    fn bad_input_is_an_error() {
+        assert!(ActiveSetSolver::new(0, 0, 0, ActiveSetSettings::default()).is_err());
+        let mut s = ActiveSetSolver::new(2, 0, 0, ActiveSetSettings::default()).unwrap();
+        assert!(
+            s.solve(ndarray::array![0.0, 0.0].view()).is_err(),
+            "no Hessian yet"
+        );
+        assert!(s
+            .set_hessian(ndarray::array![[1.0, 0.0], [0.0, -1.0]].view())
+            .is_err());
+        assert!(s
+            .set_hessian(ndarray::array![[1.0, 0.0], [0.0, f64::NAN]].view())
+            .is_err());
+        s.set_hessian(Array2::eye(2).view()).unwrap();
+        assert!(s.solve(ndarray::array![0.0, f64::NAN].view()).is_err());
+        assert!(s.solve(ndarray::array![0.0].view()).is_err());
+        assert!(s.set_bounds(&[1.0, 0.0], &[0.0, 0.0]).is_err());
+        let st = ActiveSetSettings {
+            max_iter: 1,
+            ..Default::default()
+        };
+        let mut s = ActiveSetSolver::new(3, 0, 0, st).unwrap();
+        s.set_hessian(Array2::eye(3).view()).unwrap();
+        s.set_bounds(&[1.0; 3], &[2.0; 3]).unwrap();
+        assert_eq!(
+            s.solve(ndarray::array![0.0, 0.0, 0.0].view())
+                .unwrap()
+                .status,
+            SolveStatus::MaxIterations
+        );
+    }
+}
