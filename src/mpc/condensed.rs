@@ -1,0 +1,430 @@
+//! Solver (A): the MPC condensed onto its inputs and solved by the dense dual active-set method.
+//!
+//! Eliminating the states (`X = Φx₀ + ΓU + c̄`) leaves a dense QP in `U` (plus one slack per soft
+//! keep-out row) whose Hessian `ΓᵀQ̄Γ + R̄` does not depend on `x₀` or the references, so it is
+//! factorised once at set-up; each solve only forms the linear cost and the row bounds (O(N²nm))
+//! and hot-starts from the previous active set. Input bounds are simple bounds (O(1) to check).
+
+use ndarray::{s, Array1, Array2, Array3, ArrayView1, ArrayView2};
+
+use crate::error::{Error, Result};
+use crate::mpc::dense::{ActiveSetSettings, ActiveSetSolver, ConstraintRef};
+use crate::mpc::problem::{KeepoutMode, MpcProblem};
+use crate::mpc::status::SolveInfo;
+
+/// What a general row of the condensed QP stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RowKind {
+    /// State component `i` at stage `k` (1..N).
+    State { k: usize, i: usize },
+    /// Rate of input `i` at stage `k` (0..N−1).
+    Rate { k: usize, i: usize },
+    /// Polytope row `j` at stage `k` (0..N−1).
+    Stage { k: usize, j: usize },
+    /// Keep-out row `j` at stage `k` (1..N).
+    Keepout { k: usize, j: usize },
+}
+
+/// The condensed problem and its solver workspace.
+#[derive(Clone, Debug)]
+pub(crate) struct Condensed {
+    n: usize,
+    m: usize,
+    horizon: usize,
+    /// Keep-out rows per stage.
+    nko: usize,
+    /// Number of slack variables (soft keep-out rows).
+    ns: usize,
+    /// Γ, (N·n) × (N·m): row block k−1 maps U to x_k.
+    gamma: Array2<f64>,
+    /// W = ΓᵀQ̄, (N·m) × (N·n).
+    w: Array2<f64>,
+    /// Σ_k W_k, (N·m) × n: the constant-reference term.
+    w_sum: Array2<f64>,
+    rows: Vec<RowKind>,
+    row_prev: Vec<Option<usize>>,
+    /// Keep-out rows start here in the general-row numbering.
+    ko_start: usize,
+    solver: ActiveSetSolver,
+    // Per-solve buffers.
+    xfree: Array2<f64>,
+    lo: Array1<f64>,
+    hi: Array1<f64>,
+    normals: Array3<f64>,
+    offsets: Array2<f64>,
+    soft_l1: f64,
+    row_buf: Array1<f64>,
+    problem: MpcProblem,
+}
+
+impl Condensed {
+    pub(crate) fn new(
+        problem: &MpcProblem,
+        p_term: &Array2<f64>,
+        keepout_rows: usize,
+        settings: ActiveSetSettings,
+    ) -> Result<Self> {
+        let (n, m, nh) = (problem.nx(), problem.nu(), problem.horizon());
+        let nm = nh * m;
+        // Γ and the free response are built by the stage recursion (works for LTV too).
+        let mut gamma = Array2::<f64>::zeros((nh * n, nm));
+        for k in 1..=nh {
+            let a = problem.a_at(k - 1);
+            let b = problem.b_at(k - 1);
+            if k >= 2 {
+                let prev = gamma
+                    .slice(s![(k - 2) * n..(k - 1) * n, ..(k - 1) * m])
+                    .to_owned();
+                let next = a.dot(&prev);
+                gamma
+                    .slice_mut(s![(k - 1) * n..k * n, ..(k - 1) * m])
+                    .assign(&next);
+            }
+            gamma
+                .slice_mut(s![(k - 1) * n..k * n, (k - 1) * m..k * m])
+                .assign(b);
+        }
+        let (soft, l1, l2) = match problem.keepout_mode {
+            KeepoutMode::Soft { l1, l2 } => (true, l1, l2),
+            KeepoutMode::Hard => (false, 0.0, 0.0),
+        };
+        let ns = if soft { keepout_rows * nh } else { 0 };
+        let nv = nm + ns;
+        // W = ΓᵀQ̄ and H = ΓᵀQ̄Γ + R̄ (+ slack block).
+        let mut w = Array2::<f64>::zeros((nm, nh * n));
+        let mut w_sum = Array2::<f64>::zeros((nm, n));
+        for k in 1..=nh {
+            let qk = if k == nh { p_term } else { &problem.q };
+            let gk = gamma.slice(s![(k - 1) * n..k * n, ..]);
+            let wk = gk.t().dot(qk);
+            w.slice_mut(s![.., (k - 1) * n..k * n]).assign(&wk);
+            w_sum += &wk;
+        }
+        let mut h = Array2::<f64>::zeros((nv, nv));
+        h.slice_mut(s![..nm, ..nm]).assign(&w.dot(&gamma));
+        for k in 0..nh {
+            let mut blk = h.slice_mut(s![k * m..(k + 1) * m, k * m..(k + 1) * m]);
+            blk += &problem.r;
+        }
+        for j in 0..ns {
+            h[[nm + j, nm + j]] = l2;
+        }
+        // General rows, in a fixed order so that a stage shift maps row to row.
+        let mut rows = Vec::new();
+        for k in 1..=nh {
+            for i in 0..n {
+                if problem.x_min[i].is_finite() || problem.x_max[i].is_finite() {
+                    rows.push(RowKind::State { k, i });
+                }
+            }
+        }
+        for k in 0..nh {
+            for i in 0..m {
+                if problem.du_max[i].is_finite() {
+                    rows.push(RowKind::Rate { k, i });
+                }
+            }
+        }
+        if let Some(sc) = &problem.stage {
+            for k in 0..nh {
+                for j in 0..sc.lower.len() {
+                    rows.push(RowKind::Stage { k, j });
+                }
+            }
+        }
+        let ko_start = rows.len();
+        for k in 1..=nh {
+            for j in 0..keepout_rows {
+                rows.push(RowKind::Keepout { k, j });
+            }
+        }
+        let row_prev = rows
+            .iter()
+            .map(|r| {
+                let prev = match *r {
+                    RowKind::State { k, i } if k > 1 => RowKind::State { k: k - 1, i },
+                    RowKind::Rate { k, i } if k > 0 => RowKind::Rate { k: k - 1, i },
+                    RowKind::Stage { k, j } if k > 0 => RowKind::Stage { k: k - 1, j },
+                    RowKind::Keepout { k, j } if k > 1 => RowKind::Keepout { k: k - 1, j },
+                    _ => return None,
+                };
+                rows.iter().position(|x| *x == prev)
+            })
+            .collect();
+        let mi = rows.len();
+        let mut g = Array2::<f64>::zeros((mi, nv));
+        for (ri, r) in rows.iter().enumerate() {
+            match *r {
+                RowKind::State { k, i } => g
+                    .row_mut(ri)
+                    .slice_mut(s![..nm])
+                    .assign(&gamma.row((k - 1) * n + i)),
+                RowKind::Rate { k, i } => {
+                    g[[ri, k * m + i]] = 1.0;
+                    if k > 0 {
+                        g[[ri, (k - 1) * m + i]] = -1.0;
+                    }
+                }
+                RowKind::Stage { k, j } => {
+                    let sc = problem
+                        .stage
+                        .as_ref()
+                        .ok_or_else(|| Error::Internal("stage rows".into()))?;
+                    if k > 0 {
+                        let gk = gamma.slice(s![(k - 1) * n..k * n, ..]);
+                        let row = sc.c.row(j).dot(&gk);
+                        g.row_mut(ri).slice_mut(s![..nm]).assign(&row);
+                    }
+                    for i in 0..m {
+                        g[[ri, k * m + i]] += sc.d[[j, i]];
+                    }
+                }
+                RowKind::Keepout { k, j } => {
+                    // Inactive (zero normal, infinite bound) until set_keepout.
+                    if soft {
+                        g[[ri, nm + (k - 1) * keepout_rows + j]] = -1.0;
+                    }
+                }
+            }
+        }
+        let mut solver = ActiveSetSolver::new(nv, 0, mi, settings)?;
+        solver.set_hessian(h.view())?;
+        solver.set_rows(None, Some(g.view()))?;
+        let mut lb = vec![f64::NEG_INFINITY; nv];
+        let mut ub = vec![f64::INFINITY; nv];
+        for k in 0..nh {
+            for i in 0..m {
+                lb[k * m + i] = problem.u_min[i];
+                ub[k * m + i] = problem.u_max[i];
+            }
+        }
+        for j in 0..ns {
+            lb[nm + j] = 0.0;
+        }
+        solver.set_bounds(&lb, &ub)?;
+        Ok(Self {
+            n,
+            m,
+            horizon: nh,
+            nko: keepout_rows,
+            ns,
+            gamma,
+            w,
+            w_sum,
+            rows,
+            row_prev,
+            ko_start,
+            solver,
+            xfree: Array2::zeros((nh + 1, n)),
+            lo: Array1::from_elem(mi, f64::NEG_INFINITY),
+            hi: Array1::from_elem(mi, f64::INFINITY),
+            normals: Array3::zeros((nh, keepout_rows, n)),
+            offsets: Array2::from_elem((nh, keepout_rows), f64::INFINITY),
+            soft_l1: l1,
+            row_buf: Array1::zeros(nv),
+            problem: problem.clone(),
+        })
+    }
+
+    pub(crate) fn set_settings(&mut self, s: ActiveSetSettings) -> Result<()> {
+        if !s.hot_start {
+            self.solver.clear_hint();
+        }
+        self.solver.set_settings(s)
+    }
+
+    /// Replaces the keep-out rows: `normals (N, r, n)`, `offsets (N, r)` for stages 1..N.
+    /// Rows whose data is unchanged keep their place in the factorisation.
+    pub(crate) fn set_keepout(
+        &mut self,
+        normals: ArrayView2<'_, f64>,
+        offsets: ArrayView1<'_, f64>,
+        stage: usize,
+    ) -> Result<()> {
+        let (n, m, nm) = (self.n, self.m, self.horizon * self.m);
+        for j in 0..self.nko {
+            let nrm = normals.row(j);
+            let off = offsets[j];
+            if self.normals.slice(s![stage, j, ..]) == nrm {
+                // Same normal: only the bound moves, and bounds are set at every solve.
+                self.offsets[[stage, j]] = off;
+                continue;
+            }
+            self.normals.slice_mut(s![stage, j, ..]).assign(&nrm);
+            self.offsets[[stage, j]] = off;
+            // Row = nᵀΓ_k on U (and −1 on the slack); only the first k·m columns are nonzero.
+            let k = stage + 1;
+            self.row_buf.fill(0.0);
+            for c in 0..k * m {
+                let mut acc = 0.0;
+                for i in 0..n {
+                    acc += nrm[i] * self.gamma[[(k - 1) * n + i, c]];
+                }
+                self.row_buf[c] = acc;
+            }
+            if self.ns > 0 {
+                self.row_buf[nm + stage * self.nko + j] = -1.0;
+            }
+            let ri = self.ko_start + stage * self.nko + j;
+            let (lo, hi) = (self.lo[ri], self.hi[ri]);
+            self.solver.set_row(ri, self.row_buf.view(), lo, hi)?;
+        }
+        Ok(())
+    }
+
+    /// Forms the linear cost and row bounds for `x0`, references and `u_prev`, and solves.
+    pub(crate) fn solve(
+        &mut self,
+        x0: ArrayView1<'_, f64>,
+        x_ref: ArrayView2<'_, f64>,
+        u_ref: ArrayView2<'_, f64>,
+        u_prev: Option<ArrayView1<'_, f64>>,
+        u_out: &mut Array2<f64>,
+    ) -> Result<SolveInfo> {
+        let (n, m, nh) = (self.n, self.m, self.horizon);
+        let nm = nh * m;
+        let p = &self.problem;
+        // Free response x̄_k = Φ_k x0 + c̄_k.
+        self.xfree.row_mut(0).assign(&x0);
+        for k in 1..=nh {
+            let (prev, mut next) = self.xfree.multi_slice_mut((s![k - 1, ..], s![k, ..]));
+            let a = p.a_at(k - 1);
+            let c = p.c_at(k - 1);
+            for i in 0..n {
+                let mut acc = c[i];
+                for j in 0..n {
+                    acc += a[[i, j]] * prev[j];
+                }
+                next[i] = acc;
+            }
+        }
+        // f = Σ_k W_k (x̄_k − r_k) − R v_k, slack part l1.
+        {
+            let f = self.solver.f_mut();
+            f.iter_mut().for_each(|v| *v = 0.0);
+            let const_ref = x_ref.nrows() == 1;
+            for k in 1..=nh {
+                let rk = if const_ref {
+                    x_ref.row(0)
+                } else {
+                    x_ref.row(k)
+                };
+                for i in 0..n {
+                    let e = self.xfree[[k, i]] - if const_ref { 0.0 } else { rk[i] };
+                    if e != 0.0 {
+                        let col = self.w.column((k - 1) * n + i);
+                        for (fv, &wv) in f[..nm].iter_mut().zip(col.iter()) {
+                            *fv += wv * e;
+                        }
+                    }
+                }
+            }
+            if const_ref {
+                let r0 = x_ref.row(0);
+                for i in 0..n {
+                    if r0[i] != 0.0 {
+                        let col = self.w_sum.column(i);
+                        for (fv, &wv) in f[..nm].iter_mut().zip(col.iter()) {
+                            *fv -= wv * r0[i];
+                        }
+                    }
+                }
+            }
+            let const_u = u_ref.nrows() == 1;
+            for k in 0..nh {
+                let vk = if const_u { u_ref.row(0) } else { u_ref.row(k) };
+                for i in 0..m {
+                    let mut acc = 0.0;
+                    for j in 0..m {
+                        acc += p.r[[i, j]] * vk[j];
+                    }
+                    f[k * m + i] -= acc;
+                }
+            }
+            for v in f[nm..].iter_mut() {
+                *v = self.soft_l1;
+            }
+        }
+        // Row bounds shift with the free response.
+        for (ri, r) in self.rows.iter().enumerate() {
+            let (lo, hi) = match *r {
+                RowKind::State { k, i } => {
+                    let xf = self.xfree[[k, i]];
+                    (p.x_min[i] - xf, p.x_max[i] - xf)
+                }
+                RowKind::Rate { k, i } => {
+                    let du = p.du_max[i];
+                    if k > 0 {
+                        (-du, du)
+                    } else if let Some(up) = u_prev {
+                        (up[i] - du, up[i] + du)
+                    } else {
+                        (f64::NEG_INFINITY, f64::INFINITY)
+                    }
+                }
+                RowKind::Stage { k, j } => {
+                    let sc = p
+                        .stage
+                        .as_ref()
+                        .ok_or_else(|| Error::Internal("stage rows".into()))?;
+                    let cx: f64 = (0..n).map(|i| sc.c[[j, i]] * self.xfree[[k, i]]).sum();
+                    (sc.lower[j] - cx, sc.upper[j] - cx)
+                }
+                RowKind::Keepout { k, j } => {
+                    let off = self.offsets[[k - 1, j]];
+                    if off.is_finite() {
+                        let nx: f64 = (0..n)
+                            .map(|i| self.normals[[k - 1, j, i]] * self.xfree[[k, i]])
+                            .sum();
+                        (f64::NEG_INFINITY, off - nx)
+                    } else {
+                        (f64::NEG_INFINITY, f64::INFINITY)
+                    }
+                }
+            };
+            self.lo[ri] = lo;
+            self.hi[ri] = hi;
+        }
+        self.solver
+            .set_row_bounds(None, Some((self.lo.view(), self.hi.view())))?;
+        let hot = self.solver.settings().hot_start;
+        if !hot {
+            self.solver.clear_hint();
+        }
+        let mut info = self.solver.solve_current()?;
+        let x = self.solver.x();
+        for k in 0..nh {
+            for i in 0..m {
+                u_out[[k, i]] = x[k * m + i];
+            }
+        }
+        info.max_violation = x[nm..].iter().fold(0.0f64, |a, &v| a.max(v));
+        if !hot {
+            return Ok(info);
+        }
+        // Hot-start hints for the next solve: the active set shifted one stage earlier.
+        let (row_prev, nko, nsl) = (&self.row_prev, self.nko, self.ns);
+        self.solver.hint_from_last(|c| match c {
+            ConstraintRef::Row { index, upper } => {
+                row_prev[index].map(|index| ConstraintRef::Row { index, upper })
+            }
+            ConstraintRef::Bound { index, upper } => {
+                if index < nm {
+                    (index >= m).then(|| ConstraintRef::Bound {
+                        index: index - m,
+                        upper,
+                    })
+                } else if nsl > 0 {
+                    let j = index - nm;
+                    (j >= nko).then(|| ConstraintRef::Bound {
+                        index: index - nko,
+                        upper,
+                    })
+                } else {
+                    None
+                }
+            }
+        });
+        Ok(info)
+    }
+}

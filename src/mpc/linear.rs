@@ -1,0 +1,574 @@
+//! [`LinearMpc`]: one API over the MPC solvers, chosen automatically by size.
+
+use std::time::Duration;
+
+use ndarray::{Array1, Array2, Array3, ArrayView1, ArrayView2, ArrayView3};
+
+use crate::error::{check_finite, Error, Result};
+use crate::linalg::Par;
+use crate::mpc::condensed::Condensed;
+use crate::mpc::dense::ActiveSetSettings;
+use crate::mpc::osqp_backend::OsqpBackend;
+use crate::mpc::problem::MpcProblem;
+use crate::mpc::status::{SolveInfo, SolveStatus};
+
+/// Which solver a [`LinearMpc`] uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MpcSolverKind {
+    /// The condensed active-set solver for small problems (≤ 240 condensed variables), the
+    /// horizon-structured solver otherwise.
+    #[default]
+    Auto,
+    /// (A) condensed dense dual active-set, Hessian factorised at set-up, hot-started.
+    ActiveSet,
+    /// (B) horizon-structured interior point with a Riccati recursion per iteration.
+    Riccati,
+    /// OSQP (through the `osqp` crate) on the sparse formulation, warm-started.
+    Osqp,
+}
+
+impl MpcSolverKind {
+    /// Parses `"auto"`, `"active-set"`, `"riccati"` or `"osqp"`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] for any other name.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name.to_ascii_lowercase().replace('_', "-").as_str() {
+            "auto" => Ok(Self::Auto),
+            "active-set" | "activeset" => Ok(Self::ActiveSet),
+            "riccati" => Ok(Self::Riccati),
+            "osqp" => Ok(Self::Osqp),
+            _ => Err(Error::invalid_value(
+                "solver",
+                format!("expected 'auto', 'active-set', 'riccati' or 'osqp', got {name:?}"),
+            )),
+        }
+    }
+
+    /// The name as accepted by [`Self::parse`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::ActiveSet => "active-set",
+            Self::Riccati => "riccati",
+            Self::Osqp => "osqp",
+        }
+    }
+}
+
+/// Solver settings of a [`LinearMpc`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MpcSettings {
+    /// Which solver.
+    pub solver: MpcSolverKind,
+    /// Tolerance on the primal and dual residuals.
+    pub eps: f64,
+    /// Iteration cap per solve.
+    pub max_iter: usize,
+    /// Wall-clock budget per solve (checked every iteration).
+    pub time_limit: Option<Duration>,
+    /// Warm/hot start from the previous solution.
+    pub warm_start: bool,
+}
+
+impl Default for MpcSettings {
+    fn default() -> Self {
+        Self {
+            solver: MpcSolverKind::Auto,
+            eps: 1e-6,
+            max_iter: 1000,
+            time_limit: None,
+            warm_start: true,
+        }
+    }
+}
+
+impl MpcSettings {
+    fn validate(&self) -> Result<()> {
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return Err(Error::invalid_value(
+                "eps",
+                format!("must be > 0, got {}", self.eps),
+            ));
+        }
+        if self.max_iter == 0 {
+            return Err(Error::invalid_value("max_iter", "must be ≥ 1"));
+        }
+        if let Some(t) = self.time_limit {
+            if t.is_zero() {
+                return Err(Error::invalid_value("time_limit", "must be > 0"));
+            }
+        }
+        Ok(())
+    }
+
+    fn active_set(&self) -> ActiveSetSettings {
+        ActiveSetSettings {
+            eps: self.eps,
+            max_iter: self.max_iter,
+            time_limit: self.time_limit,
+            hot_start: self.warm_start,
+            ..ActiveSetSettings::default()
+        }
+    }
+}
+
+/// The result of an MPC solve.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MpcSolution {
+    /// Inputs `(N, m)`.
+    pub u: Array2<f64>,
+    /// Predicted states `(N + 1, n)`, `x[0] = x0`.
+    pub x: Array2<f64>,
+    /// Status, iterations, time and residuals; `max_violation` is the largest keep-out slack.
+    pub info: SolveInfo,
+}
+
+impl MpcSolution {
+    /// The first input, to apply now.
+    pub fn u0(&self) -> ArrayView1<'_, f64> {
+        self.u.row(0)
+    }
+}
+
+#[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)]
+enum Backend {
+    ActiveSet(Condensed),
+    Osqp(OsqpBackend),
+}
+
+/// A reference: one vector for every stage, or one per stage.
+#[derive(Clone, Copy, Debug)]
+pub enum Reference<'a> {
+    /// Zero.
+    Zero,
+    /// The same value at every stage.
+    Constant(ArrayView1<'a, f64>),
+    /// Per stage: `(N + 1, n)` for states, `(N, m)` for inputs.
+    PerStage(ArrayView2<'a, f64>),
+}
+
+/// A linear MPC controller; see [`super::problem`] for the problem it solves.
+///
+/// ```
+/// use intent_engine::mpc::{LinearMpc, MpcProblem, MpcSettings, Reference};
+/// use ndarray::{array, Array2};
+///
+/// let a = array![[1.0, 0.1], [0.0, 1.0]];
+/// let b = array![[0.005], [0.1]];
+/// let problem = MpcProblem::new(a, b, Array2::eye(2), array![[0.1]], 20)?
+///     .with_input_bounds(Some(array![-1.0]), Some(array![1.0]))?;
+/// let mut mpc = LinearMpc::new(problem, MpcSettings::default())?;
+/// let sol = mpc.solve(array![1.0, 0.0].view(), Reference::Zero, Reference::Zero, None)?;
+/// assert!(sol.info.status.is_solved());
+/// assert!((sol.u0()[0] + 1.0).abs() < 1e-9); // saturated: push back at full effort
+/// # Ok::<(), intent_engine::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct LinearMpc {
+    problem: MpcProblem,
+    settings: MpcSettings,
+    kind: MpcSolverKind,
+    p_term: Array2<f64>,
+    backend: Backend,
+    keepout_normals: Array3<f64>,
+    keepout_offsets: Array2<f64>,
+    x_ref: Array2<f64>,
+    u_ref: Array2<f64>,
+    solution: MpcSolution,
+    has_solution: bool,
+    workers: Vec<LinearMpc>,
+}
+
+impl LinearMpc {
+    /// Builds the controller: validates, computes the terminal cost (DARE unless given), picks
+    /// the solver and preallocates its workspace.
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] for bad settings or a DARE without stabilising solution, and
+    /// the solver's set-up errors.
+    pub fn new(problem: MpcProblem, settings: MpcSettings) -> Result<Self> {
+        Self::with_keepout_rows(problem, settings, 0)
+    }
+
+    /// As [`Self::new`], reserving `rows` keep-out rows per stage.
+    ///
+    /// # Errors
+    /// As [`Self::new`].
+    pub fn with_keepout_rows(
+        problem: MpcProblem,
+        settings: MpcSettings,
+        rows: usize,
+    ) -> Result<Self> {
+        settings.validate()?;
+        let p_term = problem.terminal_cost()?;
+        let (n, m, nh) = (problem.nx(), problem.nu(), problem.horizon());
+        let kind = match settings.solver {
+            MpcSolverKind::Auto => MpcSolverKind::ActiveSet,
+            k => k,
+        };
+        let backend = Self::make_backend(&problem, &p_term, rows, &settings, kind)?;
+        Ok(Self {
+            kind,
+            p_term,
+            backend,
+            keepout_normals: Array3::zeros((nh, rows, n)),
+            keepout_offsets: Array2::from_elem((nh, rows), f64::INFINITY),
+            x_ref: Array2::zeros((nh + 1, n)),
+            u_ref: Array2::zeros((nh, m)),
+            solution: MpcSolution {
+                u: Array2::zeros((nh, m)),
+                x: Array2::zeros((nh + 1, n)),
+                info: SolveInfo::default(),
+            },
+            has_solution: false,
+            workers: Vec::new(),
+            problem,
+            settings,
+        })
+    }
+
+    fn make_backend(
+        problem: &MpcProblem,
+        p_term: &Array2<f64>,
+        rows: usize,
+        settings: &MpcSettings,
+        kind: MpcSolverKind,
+    ) -> Result<Backend> {
+        Ok(match kind {
+            MpcSolverKind::Osqp => {
+                Backend::Osqp(OsqpBackend::new(problem, p_term, rows, settings)?)
+            }
+            MpcSolverKind::Riccati => {
+                return Err(Error::BackendUnavailable(
+                    "the Riccati solver is not built in this version".into(),
+                ))
+            }
+            _ => Backend::ActiveSet(Condensed::new(
+                problem,
+                p_term,
+                rows,
+                settings.active_set(),
+            )?),
+        })
+    }
+
+    /// The solver in use (never `Auto`).
+    pub fn solver_kind(&self) -> MpcSolverKind {
+        self.kind
+    }
+
+    /// The problem.
+    pub fn problem(&self) -> &MpcProblem {
+        &self.problem
+    }
+
+    /// The terminal cost in use.
+    pub fn terminal_cost(&self) -> &Array2<f64> {
+        &self.p_term
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &MpcSettings {
+        &self.settings
+    }
+
+    /// Keep-out rows per stage currently reserved.
+    pub fn keepout_rows(&self) -> usize {
+        self.keepout_offsets.ncols()
+    }
+
+    /// Sets the keep-out half-spaces `normals[k-1, j] · x_k ≤ offsets[k-1, j]` for stages
+    /// `k = 1..N` (`normals (N, r, n)`, `offsets (N, r)`; an infinite offset disables a row).
+    /// The same `r` as before updates rows in place without allocating; a new `r` rebuilds the
+    /// solver (set-up cost).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] / [`Error::NonFinite`] for bad arrays (normals must be finite, offsets
+    /// may be `+∞` but not NaN).
+    pub fn set_keepout(
+        &mut self,
+        normals: ArrayView3<'_, f64>,
+        offsets: ArrayView2<'_, f64>,
+    ) -> Result<()> {
+        let (n, nh) = (self.problem.nx(), self.problem.horizon());
+        let r = normals.dim().1;
+        if normals.dim() != (nh, r, n) || offsets.dim() != (nh, r) {
+            return Err(Error::shape(
+                "stage_normals/stage_offsets",
+                format!(
+                    "expected ({nh}, r, {n}) and ({nh}, r), got {:?} and {:?}",
+                    normals.dim(),
+                    offsets.dim()
+                ),
+            ));
+        }
+        check_finite("stage_normals", normals.iter())?;
+        if let Some(i) = offsets
+            .iter()
+            .position(|v| v.is_nan() || *v == f64::NEG_INFINITY)
+        {
+            return Err(Error::NonFinite {
+                name: "stage_offsets",
+                index: i,
+            });
+        }
+        if r != self.keepout_rows() {
+            let backend =
+                Self::make_backend(&self.problem, &self.p_term, r, &self.settings, self.kind)?;
+            self.backend = backend;
+            self.keepout_normals = Array3::zeros((nh, r, n));
+            self.keepout_offsets = Array2::from_elem((nh, r), f64::INFINITY);
+            self.workers.clear();
+        }
+        self.keepout_normals.assign(&normals);
+        self.keepout_offsets.assign(&offsets);
+        match &mut self.backend {
+            Backend::ActiveSet(c) => {
+                for k in 0..nh {
+                    c.set_keepout(normals.index_axis(ndarray::Axis(0), k), offsets.row(k), k)?;
+                }
+            }
+            Backend::Osqp(o) => o.set_keepout(normals, offsets)?,
+        }
+        Ok(())
+    }
+
+    /// Solves from state `x0` with references (states: `(n,)` or `(N + 1, n)`, stage 0
+    /// ignored; inputs: `(m,)` or `(N, m)`), and the previously applied input for rate bounds
+    /// (`None`: the last solution's first input, if any). Does not allocate.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] / [`Error::NonFinite`] for bad `x0` or references. Solver outcomes are
+    /// statuses in the solution.
+    pub fn solve(
+        &mut self,
+        x0: ArrayView1<'_, f64>,
+        x_ref: Reference<'_>,
+        u_ref: Reference<'_>,
+        u_prev: Option<ArrayView1<'_, f64>>,
+    ) -> Result<&MpcSolution> {
+        let (n, m, nh) = (self.problem.nx(), self.problem.nu(), self.problem.horizon());
+        if x0.len() != n {
+            return Err(Error::shape(
+                "x0",
+                format!("expected length {n}, got {}", x0.len()),
+            ));
+        }
+        check_finite("x0", x0.iter())?;
+        let xr_rows = fill_reference("x_ref", x_ref, &mut self.x_ref, nh + 1, n)?;
+        let ur_rows = fill_reference("u_ref", u_ref, &mut self.u_ref, nh, m)?;
+        if let Some(up) = u_prev {
+            if up.len() != m {
+                return Err(Error::shape(
+                    "u_prev",
+                    format!("expected length {m}, got {}", up.len()),
+                ));
+            }
+            check_finite("u_prev", up.iter())?;
+        }
+        // Rate bounds at stage 0 refer to the previously applied input.
+        let mut up_buf = [0.0f64; 16];
+        let prev: Option<ArrayView1<'_, f64>> = match u_prev {
+            Some(u) => Some(u),
+            None if self.has_solution && self.solution.info.status.is_solved() && m <= 16 => {
+                for i in 0..m {
+                    up_buf[i] = self.solution.u[[0, i]];
+                }
+                Some(ArrayView1::from(&up_buf[..m]))
+            }
+            None => None,
+        };
+        let xr = self.x_ref.slice(ndarray::s![..xr_rows, ..]);
+        let ur = self.u_ref.slice(ndarray::s![..ur_rows, ..]);
+        let info = match &mut self.backend {
+            Backend::ActiveSet(c) => c.solve(x0, xr, ur, prev, &mut self.solution.u)?,
+            Backend::Osqp(o) => o.solve(x0, xr, ur, prev, &mut self.solution.u)?,
+        };
+        // Predicted states from the dynamics.
+        self.solution.x.row_mut(0).assign(&x0);
+        for k in 0..nh {
+            let (a, b, c) = (
+                self.problem.a_at(k),
+                self.problem.b_at(k),
+                self.problem.c_at(k),
+            );
+            for i in 0..n {
+                let mut acc = c[i];
+                for j in 0..n {
+                    acc += a[[i, j]] * self.solution.x[[k, j]];
+                }
+                for j in 0..m {
+                    acc += b[[i, j]] * self.solution.u[[k, j]];
+                }
+                self.solution.x[[k + 1, i]] = acc;
+            }
+        }
+        self.solution.info = info;
+        self.has_solution = true;
+        Ok(&self.solution)
+    }
+
+    /// The last solution.
+    pub fn solution(&self) -> &MpcSolution {
+        &self.solution
+    }
+
+    /// Solves one problem per row of `x0s` (`(S, n)`) in parallel, one workspace per scenario
+    /// (created on the first call), with the current keep-outs and references. Results are
+    /// identical to solving the scenarios one by one with fresh controllers.
+    ///
+    /// # Errors
+    /// As [`Self::solve`].
+    pub fn solve_batch(
+        &mut self,
+        x0s: ArrayView2<'_, f64>,
+        x_ref: Reference<'_>,
+        u_ref: Reference<'_>,
+        par: Par,
+    ) -> Result<Vec<MpcSolution>> {
+        let keepouts: Option<(ArrayView3<'_, f64>, ArrayView2<'_, f64>)> = None;
+        self.solve_scenarios(x0s, keepouts, x_ref, u_ref, par)
+    }
+
+    /// As [`Self::solve_batch`], with per-scenario keep-outs `normals (S, N, r, n)` given as a
+    /// `(S·N, r, n)` array and `offsets (S·N, r)` — e.g. one scenario per sampled human
+    /// trajectory.
+    ///
+    /// # Errors
+    /// As [`Self::solve`] and [`Self::set_keepout`].
+    pub fn solve_scenarios(
+        &mut self,
+        x0s: ArrayView2<'_, f64>,
+        keepouts: Option<(ArrayView3<'_, f64>, ArrayView2<'_, f64>)>,
+        x_ref: Reference<'_>,
+        u_ref: Reference<'_>,
+        par: Par,
+    ) -> Result<Vec<MpcSolution>> {
+        let scen = x0s.nrows();
+        let nh = self.problem.horizon();
+        if let Some((nr, off)) = keepouts {
+            if nr.dim().0 != scen * nh || off.dim().0 != scen * nh {
+                return Err(Error::shape(
+                    "keepouts",
+                    format!(
+                        "expected {} stage rows (S·N), got {} and {}",
+                        scen * nh,
+                        nr.dim().0,
+                        off.dim().0
+                    ),
+                ));
+            }
+        }
+        // One worker per scenario, created once. Workers solve cold (no hot start, no hints),
+        // so a result never depends on which scenario a worker solved before.
+        if self.workers.len() < scen {
+            let mut t = self.clone();
+            t.workers.clear();
+            t.settings.warm_start = false;
+            t.set_warm_start(false)?;
+            self.workers.resize(scen, t);
+        }
+        let (own_nr, own_off) = (&self.keepout_normals, &self.keepout_offsets);
+        let workers = &mut self.workers[..scen];
+        let run = |(s, w): (usize, &mut LinearMpc)| -> Result<MpcSolution> {
+            match keepouts {
+                Some((nr, off)) => {
+                    let nr = nr.slice(ndarray::s![s * nh..(s + 1) * nh, .., ..]);
+                    let off = off.slice(ndarray::s![s * nh..(s + 1) * nh, ..]);
+                    w.set_keepout(nr, off)?;
+                }
+                None => w.set_keepout(own_nr.view(), own_off.view())?,
+            }
+            w.has_solution = false;
+            w.solve(x0s.row(s), x_ref, u_ref, None).cloned()
+        };
+        let results: Vec<Result<MpcSolution>> = match par {
+            Par::Seq => workers.iter_mut().enumerate().map(run).collect(),
+            #[cfg(feature = "rayon")]
+            Par::Rayon(_) => {
+                use rayon::prelude::*;
+                par.install(|| workers.par_iter_mut().enumerate().map(run).collect())
+            }
+        };
+        results.into_iter().collect()
+    }
+
+    /// Switches warm/hot starting on or off.
+    ///
+    /// # Errors
+    /// Never in practice (the settings were validated at set-up).
+    pub fn set_warm_start(&mut self, on: bool) -> Result<()> {
+        self.settings.warm_start = on;
+        match &mut self.backend {
+            Backend::ActiveSet(c) => c.set_settings(self.settings.active_set()),
+            Backend::Osqp(o) => o.set_warm_start(on),
+        }
+    }
+
+    /// Status of the last solve.
+    pub fn status(&self) -> SolveStatus {
+        self.solution.info.status
+    }
+}
+
+/// Copies a reference into `buf`; returns the number of rows used (1 for constant).
+fn fill_reference(
+    name: &'static str,
+    r: Reference<'_>,
+    buf: &mut Array2<f64>,
+    stages: usize,
+    dim: usize,
+) -> Result<usize> {
+    match r {
+        Reference::Zero => {
+            buf.row_mut(0).fill(0.0);
+            Ok(1)
+        }
+        Reference::Constant(v) => {
+            if v.len() != dim {
+                return Err(Error::shape(
+                    name,
+                    format!("expected ({dim},) or ({stages}, {dim}), got ({},)", v.len()),
+                ));
+            }
+            check_finite(name, v.iter())?;
+            buf.row_mut(0).assign(&v);
+            Ok(1)
+        }
+        Reference::PerStage(m) => {
+            if m.dim() != (stages, dim) {
+                return Err(Error::shape(
+                    name,
+                    format!("expected ({dim},) or ({stages}, {dim}), got {:?}", m.dim()),
+                ));
+            }
+            check_finite(name, m.iter())?;
+            buf.assign(&m);
+            Ok(stages)
+        }
+    }
+}
+
+/// An owned reference (for bindings).
+#[derive(Clone, Debug)]
+pub enum OwnedReference {
+    /// Zero.
+    Zero,
+    /// Constant.
+    Constant(Array1<f64>),
+    /// Per stage.
+    PerStage(Array2<f64>),
+}
+
+impl OwnedReference {
+    /// Borrowed view.
+    pub fn view(&self) -> Reference<'_> {
+        match self {
+            OwnedReference::Zero => Reference::Zero,
+            OwnedReference::Constant(v) => Reference::Constant(v.view()),
+            OwnedReference::PerStage(m) => Reference::PerStage(m.view()),
+        }
+    }
+}
