@@ -37,11 +37,16 @@ pub(crate) struct Condensed {
     ns: usize,
     /// Γ, (N·n) × (N·m): row block k−1 maps U to x_k.
     gamma: Array2<f64>,
-    /// W = ΓᵀQ̄, (N·m) × (N·n).
-    w: Array2<f64>,
-    /// Σ_k W_k, (N·m) × n: the constant-reference term.
-    w_sum: Array2<f64>,
+    /// Wᵀ = Q̄Γ, (N·n) × (N·m): row (k−1)·n + i maps a per-stage reference entry to f.
+    w_t: Array2<f64>,
+    /// (Σ_k W_k)ᵀ, n × (N·m): the constant-reference term.
+    w_sum_t: Array2<f64>,
+    /// (Σ_k W_k Φ_k)ᵀ, n × (N·m): the x0 term.
+    fx_t: Array2<f64>,
+    /// Σ_k W_k c̄_k: the affine-dynamics term.
+    fc: Array1<f64>,
     rows: Vec<RowKind>,
+    needs_free_response: bool,
     row_prev: Vec<Option<usize>>,
     /// Keep-out rows start here in the general-row numbering.
     ko_start: usize,
@@ -93,10 +98,18 @@ impl Condensed {
         // W = ΓᵀQ̄ and H = ΓᵀQ̄Γ + R̄ (+ slack block).
         let mut w = Array2::<f64>::zeros((nm, nh * n));
         let mut w_sum = Array2::<f64>::zeros((nm, n));
+        let mut fx = Array2::<f64>::zeros((nm, n));
+        let mut fc = Array1::<f64>::zeros(nm);
+        let mut phi = Array2::<f64>::eye(n);
+        let mut cbar = Array1::<f64>::zeros(n);
         for k in 1..=nh {
             let qk = if k == nh { p_term } else { &problem.q };
             let gk = gamma.slice(s![(k - 1) * n..k * n, ..]);
             let wk = gk.t().dot(qk);
+            phi = problem.a_at(k - 1).dot(&phi);
+            cbar = problem.a_at(k - 1).dot(&cbar) + problem.c_at(k - 1);
+            fx += &wk.dot(&phi);
+            fc += &wk.dot(&cbar);
             w.slice_mut(s![.., (k - 1) * n..k * n]).assign(&wk);
             w_sum += &wk;
         }
@@ -209,8 +222,11 @@ impl Condensed {
             nko: keepout_rows,
             ns,
             gamma,
-            w,
-            w_sum,
+            w_t: w.t().as_standard_layout().into_owned(),
+            w_sum_t: w_sum.t().as_standard_layout().into_owned(),
+            fx_t: fx.t().as_standard_layout().into_owned(),
+            fc,
+            needs_free_response: rows.iter().any(|r| !matches!(r, RowKind::Rate { .. })),
             rows,
             row_prev,
             ko_start,
@@ -284,49 +300,40 @@ impl Condensed {
         let (n, m, nh) = (self.n, self.m, self.horizon);
         let nm = nh * m;
         let p = &self.problem;
-        // Free response x̄_k = Φ_k x0 + c̄_k.
+        // Free response x̄_k = Φ_k x0 + c̄_k, needed only by rows whose bounds move with x0.
         self.xfree.row_mut(0).assign(&x0);
-        for k in 1..=nh {
-            let (prev, mut next) = self.xfree.multi_slice_mut((s![k - 1, ..], s![k, ..]));
-            let a = p.a_at(k - 1);
-            let c = p.c_at(k - 1);
-            for i in 0..n {
-                let mut acc = c[i];
-                for j in 0..n {
-                    acc += a[[i, j]] * prev[j];
+        if self.needs_free_response {
+            for k in 1..=nh {
+                let (prev, mut next) = self.xfree.multi_slice_mut((s![k - 1, ..], s![k, ..]));
+                let a = p.a_at(k - 1);
+                let c = p.c_at(k - 1);
+                for i in 0..n {
+                    next[i] = c[i] + a.row(i).dot(&prev);
                 }
-                next[i] = acc;
             }
         }
-        // f = Σ_k W_k (x̄_k − r_k) − R v_k, slack part l1.
+        // f = Σ_k W_k (Φ_k x0 + c̄_k − r_k) − R v_k (slack part: l1), from precomputed rows.
         {
             let f = self.solver.f_mut();
-            f.iter_mut().for_each(|v| *v = 0.0);
-            let const_ref = x_ref.nrows() == 1;
-            for k in 1..=nh {
-                let rk = if const_ref {
-                    x_ref.row(0)
-                } else {
-                    x_ref.row(k)
-                };
-                for i in 0..n {
-                    let e = self.xfree[[k, i]] - if const_ref { 0.0 } else { rk[i] };
-                    if e != 0.0 {
-                        let col = self.w.column((k - 1) * n + i);
-                        for (fv, &wv) in f[..nm].iter_mut().zip(col.iter()) {
-                            *fv += wv * e;
-                        }
+            f[..nm].copy_from_slice(self.fc.as_slice().unwrap_or(&[]));
+            let axpy_row = |f: &mut [f64], row: ArrayView1<'_, f64>, alpha: f64| {
+                if alpha != 0.0 {
+                    for (fv, &wv) in f.iter_mut().zip(row.iter()) {
+                        *fv += alpha * wv;
                     }
                 }
+            };
+            for i in 0..n {
+                axpy_row(&mut f[..nm], self.fx_t.row(i), x0[i]);
             }
-            if const_ref {
-                let r0 = x_ref.row(0);
+            if x_ref.nrows() == 1 {
                 for i in 0..n {
-                    if r0[i] != 0.0 {
-                        let col = self.w_sum.column(i);
-                        for (fv, &wv) in f[..nm].iter_mut().zip(col.iter()) {
-                            *fv -= wv * r0[i];
-                        }
+                    axpy_row(&mut f[..nm], self.w_sum_t.row(i), -x_ref[[0, i]]);
+                }
+            } else {
+                for k in 1..=nh {
+                    for i in 0..n {
+                        axpy_row(&mut f[..nm], self.w_t.row((k - 1) * n + i), -x_ref[[k, i]]);
                     }
                 }
             }

@@ -386,7 +386,7 @@ impl LinearMpc {
             Backend::ActiveSet(c) => c.solve(x0, xr, ur, prev, &mut self.solution.u)?,
             Backend::Osqp(o) => o.solve(x0, xr, ur, prev, &mut self.solution.u)?,
         };
-        // Predicted states from the dynamics.
+        // Predicted states from the dynamics (row-major slices: no index checks in the loop).
         self.solution.x.row_mut(0).assign(&x0);
         for k in 0..nh {
             let (a, b, c) = (
@@ -394,15 +394,34 @@ impl LinearMpc {
                 self.problem.b_at(k),
                 self.problem.c_at(k),
             );
+            let (Some(a), Some(b), Some(c)) = (a.as_slice(), b.as_slice(), c.as_slice()) else {
+                return Err(Error::Internal(
+                    "dynamics matrices must be in standard layout".into(),
+                ));
+            };
+            let xs = self
+                .solution
+                .x
+                .as_slice_mut()
+                .ok_or_else(|| Error::Internal("x layout".into()))?;
+            let (done, next) = xs.split_at_mut((k + 1) * n);
+            let xk = &done[k * n..];
+            let uk = &self
+                .solution
+                .u
+                .as_slice()
+                .ok_or_else(|| Error::Internal("u layout".into()))?[k * m..(k + 1) * m];
             for i in 0..n {
+                let ar = &a[i * n..(i + 1) * n];
+                let br = &b[i * m..(i + 1) * m];
                 let mut acc = c[i];
                 for j in 0..n {
-                    acc += a[[i, j]] * self.solution.x[[k, j]];
+                    acc += ar[j] * xk[j];
                 }
                 for j in 0..m {
-                    acc += b[[i, j]] * self.solution.u[[k, j]];
+                    acc += br[j] * uk[j];
                 }
-                self.solution.x[[k + 1, i]] = acc;
+                next[i] = acc;
             }
         }
         self.solution.info = info;

@@ -16,6 +16,7 @@
 mod condensed;
 pub mod dense;
 pub mod linear;
+pub mod models;
 pub mod ocp;
 mod osqp_backend;
 pub mod problem;

@@ -213,6 +213,13 @@ impl MpcProblem {
         check_psd("Q", &q, false)?;
         check_psd("R", &r, true)?;
         let inf = |v: f64, len: usize| Array1::from_elem(len, v);
+        // Row-major storage: the solve loops read rows as slices.
+        let std = |v: Vec<Array2<f64>>| -> Vec<Array2<f64>> {
+            v.into_iter()
+                .map(|m| m.as_standard_layout().into_owned())
+                .collect()
+        };
+        let (a, b) = (std(a), std(b));
         Ok(Self {
             c: vec![Array1::zeros(n); a.len()],
             a,
