@@ -14,6 +14,9 @@ __all__ = [
     "GaussianProcess",
     "IntentEngineError",
     "InvalidInputError",
+    "LinearMPC",
+    "MpcSolution",
+    "QpSolution",
     "Kernel",
     "Linear",
     "Matern",
@@ -31,7 +34,11 @@ __all__ = [
     "_sparse_gp_from_json",
     "cuda_available",
     "default_scenario_json",
+    "double_integrator_model",
+    "quadrotor_hover_model",
     "simd_level",
+    "solve_qp",
+    "solve_qp_solution",
 ]
 
 _ArrayLike = Union[npt.NDArray[np.floating[Any]], Sequence[Sequence[float]]]
@@ -313,3 +320,126 @@ class SparseGaussianProcess:
     def from_json(json: str) -> SparseGaussianProcess:
         """Rebuilds a fitted model from to_json() output."""
 def _sparse_gp_from_json(json: str) -> SparseGaussianProcess: ...
+
+_Vec = Union[npt.NDArray[np.floating[Any]], Sequence[float]]
+_F64 = npt.NDArray[np.float64]
+
+@final
+class QpSolution:
+    @property
+    def x(self) -> _F64: ...
+    @property
+    def z(self) -> _F64: ...
+    @property
+    def y(self) -> _F64: ...
+    @property
+    def z_box(self) -> _F64: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def found(self) -> bool: ...
+    @property
+    def iterations(self) -> int: ...
+    @property
+    def solve_time(self) -> float: ...
+    @property
+    def primal_residual(self) -> float: ...
+    @property
+    def dual_residual(self) -> float: ...
+    @property
+    def duality_gap(self) -> float: ...
+
+def solve_qp(
+    P: _ArrayLike,
+    q: _Vec,
+    G: Optional[_ArrayLike] = None,
+    h: Optional[_Vec] = None,
+    A: Optional[_ArrayLike] = None,
+    b: Optional[_Vec] = None,
+    lb: Optional[_Vec] = None,
+    ub: Optional[_Vec] = None,
+    eps: float = 1e-6,
+) -> Optional[_F64]: ...
+def solve_qp_solution(
+    P: _ArrayLike,
+    q: _Vec,
+    G: Optional[_ArrayLike] = None,
+    h: Optional[_Vec] = None,
+    A: Optional[_ArrayLike] = None,
+    b: Optional[_Vec] = None,
+    lb: Optional[_Vec] = None,
+    ub: Optional[_Vec] = None,
+    eps: float = 1e-6,
+    time_limit: Optional[float] = None,
+) -> QpSolution: ...
+def quadrotor_hover_model(dt: float) -> Tuple[_F64, _F64]: ...
+def double_integrator_model(dim: int, dt: float) -> Tuple[_F64, _F64]: ...
+@final
+class MpcSolution:
+    @property
+    def u0(self) -> _F64: ...
+    @property
+    def u(self) -> _F64: ...
+    @property
+    def x(self) -> _F64: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def iterations(self) -> int: ...
+    @property
+    def solve_time(self) -> float: ...
+    @property
+    def max_violation(self) -> float: ...
+    @property
+    def primal_residual(self) -> float: ...
+    @property
+    def dual_residual(self) -> float: ...
+
+@final
+class LinearMPC:
+    def __new__(
+        cls,
+        A: _ArrayLike,
+        B: _ArrayLike,
+        Q: _ArrayLike,
+        R: _ArrayLike,
+        horizon: int,
+        P: Optional[_ArrayLike] = None,
+        u_min: Optional[_Vec] = None,
+        u_max: Optional[_Vec] = None,
+        x_min: Optional[_Vec] = None,
+        x_max: Optional[_Vec] = None,
+        du_max: Optional[_Vec] = None,
+        solver: str = "auto",
+        eps: float = 1e-6,
+        max_iter: int = 1000,
+        time_limit: Optional[float] = None,
+        *,
+        keepout_soft: bool = True,
+        keepout_penalty: float = 1e4,
+        keepout_quadratic: float = 1.0,
+        warm_start: bool = True,
+    ) -> LinearMPC: ...
+    def solve(
+        self,
+        x0: _Vec,
+        x_ref: Optional[Union[_Vec, _ArrayLike]] = None,
+        u_ref: Optional[Union[_Vec, _ArrayLike]] = None,
+        u_prev: Optional[_Vec] = None,
+    ) -> MpcSolution: ...
+    def set_keepout(self, stage_normals: npt.NDArray[np.floating[Any]], stage_offsets: npt.NDArray[np.floating[Any]]) -> None: ...
+    def solve_batch(
+        self,
+        x0s: _ArrayLike,
+        x_ref: Optional[Union[_Vec, _ArrayLike]] = None,
+        u_ref: Optional[Union[_Vec, _ArrayLike]] = None,
+        stage_normals: Optional[npt.NDArray[np.floating[Any]]] = None,
+        stage_offsets: Optional[npt.NDArray[np.floating[Any]]] = None,
+        threads: int = 0,
+    ) -> list[MpcSolution]: ...
+    @property
+    def solver(self) -> str: ...
+    @property
+    def terminal_cost(self) -> _F64: ...
+    @property
+    def horizon(self) -> int: ...

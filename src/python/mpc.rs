@@ -599,7 +599,32 @@ fn solve_qp_solution(
     Ok(PyQpSolution { inner })
 }
 
+/// A 12-state quadrotor linearised at hover, discretised with step dt (ZOH): returns (A, B).
+/// State [x, y, z, roll, pitch, yaw, vx, vy, vz, p, q, r]; input: the four motor thrusts as
+/// deviations from hover, in units of the hover thrust.
+#[pyfunction]
+fn quadrotor_hover_model<'py>(
+    py: Python<'py>,
+    dt: f64,
+) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>)> {
+    let (a, b) = crate::mpc::models::quadrotor_hover(dt).map_err(|e| to_py(py, &e))?;
+    Ok((a.into_pyarray(py), b.into_pyarray(py)))
+}
+
+/// A dim-dimensional double integrator (state [p; v], input acceleration), step dt: (A, B).
+#[pyfunction]
+fn double_integrator_model<'py>(
+    py: Python<'py>,
+    dim: usize,
+    dt: f64,
+) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>)> {
+    let (a, b) = crate::mpc::models::double_integrator(dim, dt).map_err(|e| to_py(py, &e))?;
+    Ok((a.into_pyarray(py), b.into_pyarray(py)))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(quadrotor_hover_model, m)?)?;
+    m.add_function(wrap_pyfunction!(double_integrator_model, m)?)?;
     m.add_class::<PyQpSolution>()?;
     m.add_class::<PyMpcSolution>()?;
     m.add_class::<PyLinearMpc>()?;
