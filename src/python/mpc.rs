@@ -599,6 +599,9 @@ fn solve_qp_solution(
     Ok(PyQpSolution { inner })
 }
 
+/// Two matrices returned to Python, e.g. (A, B).
+type MatrixPair<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>);
+
 /// A 12-state quadrotor linearised at hover, discretised with step dt (ZOH): returns (A, B).
 /// State [x, y, z, roll, pitch, yaw, vx, vy, vz, p, q, r]; input: the four motor thrusts as
 /// deviations from hover, in units of the hover thrust.
@@ -606,7 +609,7 @@ fn solve_qp_solution(
 fn quadrotor_hover_model<'py>(
     py: Python<'py>,
     dt: f64,
-) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>)> {
+) -> PyResult<MatrixPair<'py>> {
     let (a, b) = crate::mpc::models::quadrotor_hover(dt).map_err(|e| to_py(py, &e))?;
     Ok((a.into_pyarray(py), b.into_pyarray(py)))
 }
@@ -617,7 +620,7 @@ fn double_integrator_model<'py>(
     py: Python<'py>,
     dim: usize,
     dt: f64,
-) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>)> {
+) -> PyResult<MatrixPair<'py>> {
     let (a, b) = crate::mpc::models::double_integrator(dim, dt).map_err(|e| to_py(py, &e))?;
     Ok((a.into_pyarray(py), b.into_pyarray(py)))
 }
