@@ -120,6 +120,9 @@ pub struct ActiveSetSolver {
     reg: f64,
     j0: Vec<f64>,
     hessian_set: bool,
+    // Cholesky factor L of H + reg·I (col-major) and whether J0 = L⁻ᵀ is current.
+    l: Vec<f64>,
+    j0_ready: bool,
     // J, R and `active` are consistent with the current H and rows (a hot start may use them).
     factor_valid: bool,
     // Rows (row-major, (me + mi) × n), their bounds and norms.
@@ -172,6 +175,8 @@ impl ActiveSetSolver {
             reg: 0.0,
             j0: vec![0.0; n * n],
             hessian_set: false,
+            l: vec![0.0; n * n],
+            j0_ready: false,
             factor_valid: false,
             rows: vec![0.0; m * n],
             lo: vec![f64::NEG_INFINITY; m],
@@ -233,11 +238,25 @@ impl ActiveSetSolver {
                 format!("expected shape ({n}, {n}), got {:?}", h.dim()),
             ));
         }
-        check_finite("P", h.iter())?;
-        for c in 0..n {
-            for r in 0..n {
-                // Symmetrise from the lower triangle.
-                self.h[c * n + r] = if r >= c { h[[r, c]] } else { h[[c, r]] };
+        finite2("P", h)?;
+        // Symmetrise from the lower triangle: h[c*n + r] = H[max(r,c), min(r,c)].
+        if let Some(hs) = h.as_slice() {
+            // Row-major input: row c of H is contiguous; its lower part lands in column c.
+            for c in 0..n {
+                for r in c..n {
+                    self.h[c * n + r] = hs[r * n + c];
+                }
+            }
+            for c in 0..n {
+                for r in 0..c {
+                    self.h[c * n + r] = self.h[r * n + c];
+                }
+            }
+        } else {
+            for c in 0..n {
+                for r in 0..n {
+                    self.h[c * n + r] = if r >= c { h[[r, c]] } else { h[[c, r]] };
+                }
             }
         }
         let scale = (0..n)
@@ -263,10 +282,28 @@ impl ActiveSetSolver {
         Ok(())
     }
 
-    /// Cholesky of `H + reg·I` into `j0`, then `j0 ← L⁻ᵀ`. Returns false on a tiny pivot.
+    /// Cholesky of `H + reg·I` into `l`; `J0 = L⁻ᵀ` is formed lazily, on the first solve that
+    /// needs a constraint. Returns false on a tiny pivot.
     fn factor(&mut self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if crate::linalg::simd::SimdLevel::current() != crate::linalg::simd::SimdLevel::Scalar {
+            // SAFETY: the runtime check above guarantees AVX2 and FMA.
+            return unsafe { self.factor_avx2() };
+        }
+        self.factor_body()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn factor_avx2(&mut self) -> bool {
+        self.factor_body()
+    }
+
+    #[inline(always)]
+    fn factor_body(&mut self) -> bool {
         let n = self.n;
-        let l = &mut self.j0;
+        self.j0_ready = false;
+        let l = &mut self.l;
         l.copy_from_slice(&self.h);
         for i in 0..n {
             l[i * n + i] += self.reg;
@@ -292,6 +329,17 @@ impl ActiveSetSolver {
             let inv_s = 1.0 / piv.sqrt();
             col.iter_mut().for_each(|v| *v *= inv_s);
         }
+        true
+    }
+
+    /// Forms `J0 = L⁻ᵀ` if it is not current (uses `j` as scratch).
+    #[inline(always)]
+    fn ensure_j0(&mut self) {
+        if self.j0_ready {
+            return;
+        }
+        let n = self.n;
+        let l = &self.l;
         // X = L⁻¹ column by column (forward substitution in axpy form: contiguous, no
         // dependent divisions), then J0 = Xᵀ.
         let x = &mut self.j;
@@ -310,13 +358,34 @@ impl ActiveSetSolver {
                 }
             }
         }
-        // Transpose X into l (J0[r, c] = X[c, r]).
         for c in 0..n {
             for r in 0..n {
-                l[c * n + r] = x[r * n + c];
+                self.j0[c * n + r] = x[r * n + c];
             }
         }
-        true
+        self.j0_ready = true;
+    }
+
+    /// `x ← −(L Lᵀ)⁻¹ fk` by two triangular solves (no `J0` needed).
+    #[inline(always)]
+    fn unconstrained_minimiser(&mut self) {
+        let n = self.n;
+        let l = &self.l;
+        let y = &mut self.d;
+        y.copy_from_slice(&self.fk);
+        for c in 0..n {
+            let yc = y[c] / l[c * n + c];
+            y[c] = yc;
+            if yc != 0.0 {
+                let (_, tail) = y.split_at_mut(c + 1);
+                axpy(-yc, &l[c * n + c + 1..(c + 1) * n], tail);
+            }
+        }
+        for i in (0..n).rev() {
+            let s = y[i] - dot(&l[i * n + i + 1..(i + 1) * n], &self.x[i + 1..n]);
+            self.x[i] = s / l[i * n + i];
+        }
+        self.x.iter_mut().for_each(|v| *v = -*v);
     }
 
     /// Sets the equality rows `A` (`me × n`) and/or the general rows `G` (`mi × n`); `None` keeps
@@ -337,10 +406,14 @@ impl ActiveSetSolver {
                     format!("expected shape ({}, {n}), got {:?}", self.me, a.dim()),
                 ));
             }
-            check_finite("A", a.iter())?;
-            for (i, row) in a.outer_iter().enumerate() {
-                for (k, &v) in row.iter().enumerate() {
-                    self.rows[i * n + k] = v;
+            finite2("A", a)?;
+            if let Some(as_) = a.as_slice() {
+                self.rows[..as_.len()].copy_from_slice(as_);
+            } else {
+                for (i, row) in a.outer_iter().enumerate() {
+                    for (k, &v) in row.iter().enumerate() {
+                        self.rows[i * n + k] = v;
+                    }
                 }
             }
         }
@@ -351,11 +424,15 @@ impl ActiveSetSolver {
                     format!("expected shape ({}, {n}), got {:?}", self.mi, g.dim()),
                 ));
             }
-            check_finite("G", g.iter())?;
-            for (i, row) in g.outer_iter().enumerate() {
-                let o = (self.me + i) * n;
-                for (k, &v) in row.iter().enumerate() {
-                    self.rows[o + k] = v;
+            finite2("G", g)?;
+            let o = self.me * n;
+            if let Some(gs) = g.as_slice() {
+                self.rows[o..o + gs.len()].copy_from_slice(gs);
+            } else {
+                for (i, row) in g.outer_iter().enumerate() {
+                    for (k, &v) in row.iter().enumerate() {
+                        self.rows[o + i * n + k] = v;
+                    }
                 }
             }
         }
@@ -746,21 +823,11 @@ impl ActiveSetSolver {
             self.hot_start();
             eq_next = me;
         } else {
-            self.j.copy_from_slice(&self.j0);
+            // Cold: the unconstrained minimiser; J is formed only if a constraint is violated.
             self.active.clear();
-            // x = −(H+ρI)⁻¹ fk = −J0 J0ᵀ fk.
-            for k in 0..n {
-                self.d[k] = dot(&self.j[k * n..(k + 1) * n], &self.fk);
-            }
-            self.x.iter_mut().for_each(|v| *v = 0.0);
-            for k in 0..n {
-                axpy(-self.d[k], &self.j[k * n..(k + 1) * n], &mut self.x);
-            }
+            self.factor_valid = false;
+            self.unconstrained_minimiser();
         }
-        // From here on every operation keeps J, R and the active set consistent.
-        self.factor_valid = true;
-        // The steps are exact; the tolerance only decides whether a violated constraint is
-        // added, and a tight one costs at most an extra step while keeping the solution exact.
         let eps = (0.5 * self.settings.eps).min(1e-9);
         let mut hint_pos = 0usize;
         loop {
@@ -818,6 +885,12 @@ impl ActiveSetSolver {
             let Some((p, mut sp)) = pick else {
                 return SolveStatus::Solved;
             };
+            if !self.factor_valid {
+                // First constraint of a cold solve: start from J = J0 = L⁻ᵀ, R empty.
+                self.ensure_j0();
+                self.j.copy_from_slice(&self.j0);
+                self.factor_valid = true;
+            }
             let is_eq = p.row() < me;
             let mut up = 0.0; // multiplier of p
                               // Inner loop: step until p is active.
@@ -1184,7 +1257,36 @@ fn rotate(a: &mut [f64], b: &mut [f64], c: f64, s: f64) {
 }
 
 fn norm(v: &[f64]) -> f64 {
-    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+    dot(v, v).sqrt()
+}
+
+/// Whether every entry is finite: `v − v` is 0 for finite `v` and NaN otherwise, summed in
+/// eight independent lanes (vectorises; a single running sum would be latency-bound).
+#[allow(clippy::eq_op)]
+pub(crate) fn all_finite(s: &[f64]) -> bool {
+    let mut acc = [0.0f64; 8];
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        for j in 0..8 {
+            acc[j] += c[j] - c[j];
+        }
+    }
+    let tail = chunks.remainder().iter().fold(0.0, |a, &v| a + (v - v));
+    (acc.iter().sum::<f64>() + tail) == 0.0
+}
+
+/// `check_finite` with a fast path for contiguous views (the ndarray iterator is slow).
+fn finite2(name: &'static str, m: ArrayView2<'_, f64>) -> Result<()> {
+    match m.as_slice() {
+        Some(s) => {
+            if !all_finite(s) {
+                check_finite(name, s.iter())
+            } else {
+                Ok(())
+            }
+        }
+        None => check_finite(name, m.iter()),
+    }
 }
 
 #[cfg(test)]

@@ -95,15 +95,33 @@ pub fn solve_qp(
         ));
     }
     // P must be symmetric: the solver reads its lower triangle only.
-    let pscale = problem.p.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    for i in 0..n {
-        for j in 0..i {
-            let (a, b) = (problem.p[[i, j]], problem.p[[j, i]]);
-            if (a - b).abs() > 1e-9 * pscale.max(1.0) {
-                return Err(Error::invalid_value(
-                    "P",
-                    format!("must be symmetric: P[{i},{j}] = {a} but P[{j},{i}] = {b}"),
-                ));
+    let pv = problem.p;
+    match pv.as_slice() {
+        Some(ps) => {
+            let mut pscale = 0.0f64;
+            for &v in ps {
+                pscale = pscale.max(v.abs());
+            }
+            let tol = 1e-9 * pscale.max(1.0);
+            for i in 0..n {
+                let row = &ps[i * n..i * n + i];
+                for (j, &a) in row.iter().enumerate() {
+                    let b = ps[j * n + i];
+                    if (a - b).abs() > tol {
+                        return Err(asymmetric(i, j, a, b));
+                    }
+                }
+            }
+        }
+        None => {
+            let pscale = pv.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for i in 0..n {
+                for j in 0..i {
+                    let (a, b) = (pv[[i, j]], pv[[j, i]]);
+                    if (a - b).abs() > 1e-9 * pscale.max(1.0) {
+                        return Err(asymmetric(i, j, a, b));
+                    }
+                }
             }
         }
     }
@@ -153,4 +171,11 @@ pub fn solve_qp(
         z_box: Array1::from(s.z_box().to_vec()),
         info,
     })
+}
+
+fn asymmetric(i: usize, j: usize, a: f64, b: f64) -> Error {
+    Error::invalid_value(
+        "P",
+        format!("must be symmetric: P[{i},{j}] = {a} but P[{j},{i}] = {b}"),
+    )
 }

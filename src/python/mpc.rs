@@ -606,21 +606,14 @@ type MatrixPair<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>);
 /// State [x, y, z, roll, pitch, yaw, vx, vy, vz, p, q, r]; input: the four motor thrusts as
 /// deviations from hover, in units of the hover thrust.
 #[pyfunction]
-fn quadrotor_hover_model<'py>(
-    py: Python<'py>,
-    dt: f64,
-) -> PyResult<MatrixPair<'py>> {
+fn quadrotor_hover_model<'py>(py: Python<'py>, dt: f64) -> PyResult<MatrixPair<'py>> {
     let (a, b) = crate::mpc::models::quadrotor_hover(dt).map_err(|e| to_py(py, &e))?;
     Ok((a.into_pyarray(py), b.into_pyarray(py)))
 }
 
 /// A dim-dimensional double integrator (state [p; v], input acceleration), step dt: (A, B).
 #[pyfunction]
-fn double_integrator_model<'py>(
-    py: Python<'py>,
-    dim: usize,
-    dt: f64,
-) -> PyResult<MatrixPair<'py>> {
+fn double_integrator_model<'py>(py: Python<'py>, dim: usize, dt: f64) -> PyResult<MatrixPair<'py>> {
     let (a, b) = crate::mpc::models::double_integrator(dim, dt).map_err(|e| to_py(py, &e))?;
     Ok((a.into_pyarray(py), b.into_pyarray(py)))
 }
