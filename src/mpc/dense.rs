@@ -146,6 +146,9 @@ pub struct ActiveSetSolver {
     active: Vec<Cid>,
     hint: Vec<Cid>,
     hint_next: Vec<Cid>,
+    // Active rows whose normal changed (dropped by `set_row`): re-added first next solve, so
+    // a soft row's slack never makes the long excursion to its unconstrained value.
+    readd: Vec<Cid>,
     // Results (multipliers in the convention H x + f + Aᵀy + Gᵀz + z_box = 0).
     y_eq: Vec<f64>,
     z_rows: Vec<f64>,
@@ -197,6 +200,7 @@ impl ActiveSetSolver {
             active: Vec::with_capacity(cap),
             hint: Vec::with_capacity(cap),
             hint_next: Vec::with_capacity(cap),
+            readd: Vec::with_capacity(cap),
             y_eq: vec![0.0; me],
             z_rows: vec![0.0; mi],
             z_box: vec![0.0; n],
@@ -470,6 +474,9 @@ impl ActiveSetSolver {
         let r = self.me + i;
         if self.factor_valid {
             if let Some(pos) = self.active.iter().position(|c| c.row() == r) {
+                if self.readd.len() < self.readd.capacity() {
+                    self.readd.push(self.active[pos]);
+                }
                 self.drop_active(pos);
             }
         }
@@ -737,6 +744,7 @@ impl ActiveSetSolver {
                 self.x_prev.copy_from_slice(&self.x);
             }
         }
+        self.readd.clear();
         self.finish(status, iters, start.elapsed());
         self.info
     }
@@ -839,8 +847,12 @@ impl ActiveSetSolver {
                 eq_next += 1;
                 pick = Some((c, self.slack(c)));
             }
-            while pick.is_none() && hint_pos < self.hint.len() {
-                let c = self.hint[hint_pos];
+            while pick.is_none() && hint_pos < self.readd.len() + self.hint.len() {
+                let c = if hint_pos < self.readd.len() {
+                    self.readd[hint_pos]
+                } else {
+                    self.hint[hint_pos - self.readd.len()]
+                };
                 hint_pos += 1;
                 let (_, b) = self.side(c);
                 if !b.is_finite() || self.active.contains(&c) {
