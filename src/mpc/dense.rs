@@ -1007,6 +1007,23 @@ impl ActiveSetSolver {
     #[inline(always)]
     fn hot_start(&mut self) {
         let n = self.n;
+        // Rows that were active before their normal changed go straight back into the
+        // factorisation (no step): the working set keeps its meaning, and the multipliers
+        // below are recomputed for the new normals.
+        for i in 0..self.readd.len() {
+            let c = self.readd[i];
+            let q = self.active.len();
+            if q >= n || !self.side(c).1.is_finite() || self.active.contains(&c) {
+                continue;
+            }
+            self.jt_normal(c);
+            let head = self.d.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+            let tail = self.d[q..].iter().fold(0.0f64, |a, v| a.max(v.abs()));
+            if tail > 1e-10 * head.max(1e-300) {
+                self.add_active(c);
+            }
+        }
+        self.readd.clear();
         let me = self.me;
         loop {
             let q = self.active.len();
