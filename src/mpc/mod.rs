@@ -5,7 +5,9 @@
 //! plain per-stage rows.
 
 pub mod ocp;
+pub mod riccati;
 pub mod status;
 
 pub use ocp::{OcpQp, StageRows};
+pub use riccati::{RiccatiSettings, RiccatiSolver};
 pub use status::{SolveInfo, SolveStatus};
