@@ -1,10 +1,18 @@
 //! Small dense kernels on row-major slices (`a[i * cols + j]` is `A[i, j]`) for the Riccati
 //! recursion. Sizes are runtime values (nx ≈ 4…50, nu ≈ 1…10); the inner loops run over a
-//! contiguous row so LLVM vectorises them, and nothing allocates.
+//! contiguous row so LLVM vectorises them, and nothing allocates. Every kernel is
+//! `#[inline(always)]` and generic over `FMA` so that it compiles into the caller's SIMD tier
+//! ([`crate::linalg::simd::dispatch`]).
 
-/// `c (m×n) = a (m×k) · b (k×n)`, or `c += a·b` when `acc`.
-#[inline]
-pub(crate) fn gemm_nn(
+use crate::linalg::simd::mul_add;
+
+/// Register block of the matrix products: `MR × NR` accumulators.
+const MR: usize = 4;
+const NR: usize = 4;
+
+/// `c (m×n) = a (m×k) · b (k×n)`, or `c += a·b` when `acc`. 4×4 register blocks, scalar edges.
+#[inline(always)]
+pub(crate) fn gemm_nn<const FMA: bool>(
     m: usize,
     n: usize,
     k: usize,
@@ -14,24 +22,105 @@ pub(crate) fn gemm_nn(
     acc: bool,
 ) {
     let (a, b, c) = (&a[..m * k], &b[..k * n], &mut c[..m * n]);
-    if !acc {
-        c.fill(0.0);
+    let (mb, nb) = (m / MR * MR, n / NR * NR);
+    for i0 in (0..mb).step_by(MR) {
+        let a4: [&[f64]; MR] = std::array::from_fn(|r| &a[(i0 + r) * k..(i0 + r + 1) * k]);
+        for j0 in (0..nb).step_by(NR) {
+            let mut s = [[0.0f64; NR]; MR];
+            for l in 0..k {
+                let bl = &b[l * n + j0..l * n + j0 + NR];
+                for r in 0..MR {
+                    let arl = a4[r][l];
+                    for q in 0..NR {
+                        s[r][q] = mul_add::<FMA>(arl, bl[q], s[r][q]);
+                    }
+                }
+            }
+            store_block(c, n, i0, j0, &s, acc, 1.0);
+        }
+    }
+    // Edges: columns nb.. of the blocked rows, then the remaining rows.
+    for i in 0..m {
+        let j_start = if i < mb { nb } else { 0 };
+        for j in j_start..n {
+            let mut v = 0.0;
+            for l in 0..k {
+                v = mul_add::<FMA>(a[i * k + l], b[l * n + j], v);
+            }
+            let dst = &mut c[i * n + j];
+            *dst = if acc { *dst + v } else { v };
+        }
+    }
+}
+
+#[inline(always)]
+fn store_block(
+    c: &mut [f64],
+    n: usize,
+    i0: usize,
+    j0: usize,
+    s: &[[f64; NR]; MR],
+    acc: bool,
+    alpha: f64,
+) {
+    for r in 0..MR {
+        let row = &mut c[(i0 + r) * n + j0..(i0 + r) * n + j0 + NR];
+        for q in 0..NR {
+            row[q] = if acc {
+                row[q] + alpha * s[r][q]
+            } else {
+                alpha * s[r][q]
+            };
+        }
+    }
+}
+
+/// `c (m×n) = alpha · aᵀ · b` with `a (k×m)`, `b (k×n)`, or `c += alpha · aᵀ·b` when `acc`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_tn_scaled<const FMA: bool>(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f64,
+    a: &[f64],
+    b: &[f64],
+    c: &mut [f64],
+    acc: bool,
+) {
+    let (a, b, c) = (&a[..k * m], &b[..k * n], &mut c[..m * n]);
+    let (mb, nb) = (m / MR * MR, n / NR * NR);
+    for i0 in (0..mb).step_by(MR) {
+        for j0 in (0..nb).step_by(NR) {
+            let mut s = [[0.0f64; NR]; MR];
+            for l in 0..k {
+                let al = &a[l * m + i0..l * m + i0 + MR];
+                let bl = &b[l * n + j0..l * n + j0 + NR];
+                for r in 0..MR {
+                    for q in 0..NR {
+                        s[r][q] = mul_add::<FMA>(al[r], bl[q], s[r][q]);
+                    }
+                }
+            }
+            store_block(c, n, i0, j0, &s, acc, alpha);
+        }
     }
     for i in 0..m {
-        let crow = &mut c[i * n..(i + 1) * n];
-        let arow = &a[i * k..(i + 1) * k];
-        for (l, &ail) in arow.iter().enumerate() {
-            let brow = &b[l * n..(l + 1) * n];
-            for (cj, &bj) in crow.iter_mut().zip(brow) {
-                *cj += ail * bj;
+        let j_start = if i < mb { nb } else { 0 };
+        for j in j_start..n {
+            let mut v = 0.0;
+            for l in 0..k {
+                v = mul_add::<FMA>(a[l * m + i], b[l * n + j], v);
             }
+            let dst = &mut c[i * n + j];
+            *dst = if acc { *dst + alpha * v } else { alpha * v };
         }
     }
 }
 
 /// `c (m×n) = aᵀ · b` with `a (k×m)`, `b (k×n)`, or `c += aᵀ·b` when `acc`.
-#[inline]
-pub(crate) fn gemm_tn(
+#[inline(always)]
+pub(crate) fn gemm_tn<const FMA: bool>(
     m: usize,
     n: usize,
     k: usize,
@@ -40,39 +129,64 @@ pub(crate) fn gemm_tn(
     c: &mut [f64],
     acc: bool,
 ) {
-    let (a, b, c) = (&a[..k * m], &b[..k * n], &mut c[..m * n]);
-    if !acc {
-        c.fill(0.0);
-    }
-    for l in 0..k {
-        let arow = &a[l * m..(l + 1) * m];
-        let brow = &b[l * n..(l + 1) * n];
-        for (i, &ali) in arow.iter().enumerate() {
-            let crow = &mut c[i * n..(i + 1) * n];
-            for (cj, &bj) in crow.iter_mut().zip(brow) {
-                *cj += ali * bj;
-            }
-        }
-    }
+    gemm_tn_scaled::<FMA>(m, n, k, 1.0, a, b, c, acc);
 }
 
 /// `y (m) = a (m×n) · x`, or `y += a·x` when `acc`.
-#[inline]
-pub(crate) fn gemv_n(m: usize, n: usize, a: &[f64], x: &[f64], y: &mut [f64], acc: bool) {
+#[inline(always)]
+pub(crate) fn gemv_n<const FMA: bool>(
+    m: usize,
+    n: usize,
+    a: &[f64],
+    x: &[f64],
+    y: &mut [f64],
+    acc: bool,
+) {
     let (a, x, y) = (&a[..m * n], &x[..n], &mut y[..m]);
     for i in 0..m {
-        let row = &a[i * n..(i + 1) * n];
-        let mut s = 0.0;
-        for (&aij, &xj) in row.iter().zip(x) {
-            s += aij * xj;
-        }
+        let s = dot::<FMA>(&a[i * n..(i + 1) * n], x);
         y[i] = if acc { y[i] + s } else { s };
     }
 }
 
+/// Dot product with four independent accumulators (vectorisable without reassociation).
+#[inline(always)]
+pub(crate) fn dot<const FMA: bool>(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0; 4];
+    let (ac, bc) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for l in 0..4 {
+            acc[l] = mul_add::<FMA>(x[l], y[l], acc[l]);
+        }
+    }
+    let mut tail = 0.0;
+    for (x, y) in ar.iter().zip(br) {
+        tail = mul_add::<FMA>(*x, *y, tail);
+    }
+    (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail
+}
+
+/// `y += alpha · x`.
+#[inline(always)]
+pub(crate) fn axpy<const FMA: bool>(alpha: f64, x: &[f64], y: &mut [f64]) {
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi = mul_add::<FMA>(alpha, *xi, *yi);
+    }
+}
+
 /// `y (n) = aᵀ · x` with `a (m×n)`, or `y += aᵀ·x` when `acc`.
-#[inline]
-pub(crate) fn gemv_t(m: usize, n: usize, a: &[f64], x: &[f64], y: &mut [f64], acc: bool) {
+#[inline(always)]
+pub(crate) fn gemv_t<const FMA: bool>(
+    m: usize,
+    n: usize,
+    a: &[f64],
+    x: &[f64],
+    y: &mut [f64],
+    acc: bool,
+) {
     let (a, x, y) = (&a[..m * n], &x[..m], &mut y[..n]);
     if !acc {
         y.fill(0.0);
@@ -81,29 +195,20 @@ pub(crate) fn gemv_t(m: usize, n: usize, a: &[f64], x: &[f64], y: &mut [f64], ac
         let row = &a[i * n..(i + 1) * n];
         let xi = x[i];
         for (yj, &aij) in y.iter_mut().zip(row) {
-            *yj += aij * xi;
+            *yj = mul_add::<FMA>(aij, xi, *yj);
         }
     }
 }
 
 /// `c (n×n) -= aᵀ·a` with `a (k×n)`.
-#[inline]
-pub(crate) fn syrk_tn_sub(n: usize, k: usize, a: &[f64], c: &mut [f64]) {
-    let (a, c) = (&a[..k * n], &mut c[..n * n]);
-    for l in 0..k {
-        let arow = &a[l * n..(l + 1) * n];
-        for (i, &ali) in arow.iter().enumerate() {
-            let crow = &mut c[i * n..(i + 1) * n];
-            for (cj, &alj) in crow.iter_mut().zip(arow) {
-                *cj -= ali * alj;
-            }
-        }
-    }
+#[inline(always)]
+pub(crate) fn syrk_tn_sub<const FMA: bool>(n: usize, k: usize, a: &[f64], c: &mut [f64]) {
+    gemm_tn_scaled::<FMA>(n, n, k, -1.0, a, a, c, true);
 }
 
 /// Replaces a square matrix by its symmetric part `(C + Cᵀ)/2`.
-#[inline]
-pub(crate) fn symmetrize(n: usize, c: &mut [f64]) {
+#[inline(always)]
+pub(crate) fn symmetrize<const FMA: bool>(n: usize, c: &mut [f64]) {
     for i in 0..n {
         for j in 0..i {
             let v = 0.5 * (c[i * n + j] + c[j * n + i]);
@@ -126,7 +231,12 @@ pub(crate) struct NotPd {
 /// read afterwards). A pivot below `tiny · max|diag|` but above `-1e-8 · max|diag|` is replaced by
 /// `tiny · max|diag|` (a rank-deficiency regularisation, counted in the return value); a pivot
 /// further below zero, or NaN, is an error.
-pub(crate) fn cholesky(n: usize, a: &mut [f64], tiny: f64) -> Result<usize, NotPd> {
+#[inline(always)]
+pub(crate) fn cholesky<const FMA: bool>(
+    n: usize,
+    a: &mut [f64],
+    tiny: f64,
+) -> Result<usize, NotPd> {
     let a = &mut a[..n * n];
     let mut scale = 0.0f64;
     for i in 0..n {
@@ -165,8 +275,8 @@ pub(crate) fn cholesky(n: usize, a: &mut [f64], tiny: f64) -> Result<usize, NotP
 }
 
 /// `b (n×m) ← L⁻¹ b` for a lower factor `l (n×n)` from [`cholesky`].
-#[inline]
-pub(crate) fn trsm_lower(n: usize, m: usize, l: &[f64], b: &mut [f64]) {
+#[inline(always)]
+pub(crate) fn trsm_lower<const FMA: bool>(n: usize, m: usize, l: &[f64], b: &mut [f64]) {
     let (l, b) = (&l[..n * n], &mut b[..n * m]);
     for i in 0..n {
         let (done, rest) = b.split_at_mut(i * m);
@@ -175,7 +285,7 @@ pub(crate) fn trsm_lower(n: usize, m: usize, l: &[f64], b: &mut [f64]) {
             let lik = l[i * n + k];
             let bk = &done[k * m..(k + 1) * m];
             for (x, &y) in bi.iter_mut().zip(bk) {
-                *x -= lik * y;
+                *x = mul_add::<FMA>(-lik, y, *x);
             }
         }
         let inv = 1.0 / l[i * n + i];
@@ -186,8 +296,8 @@ pub(crate) fn trsm_lower(n: usize, m: usize, l: &[f64], b: &mut [f64]) {
 }
 
 /// `x ← L⁻¹ x`.
-#[inline]
-pub(crate) fn trsv_lower(n: usize, l: &[f64], x: &mut [f64]) {
+#[inline(always)]
+pub(crate) fn trsv_lower<const FMA: bool>(n: usize, l: &[f64], x: &mut [f64]) {
     for i in 0..n {
         let mut s = x[i];
         for k in 0..i {
@@ -198,8 +308,8 @@ pub(crate) fn trsv_lower(n: usize, l: &[f64], x: &mut [f64]) {
 }
 
 /// `x ← L⁻ᵀ x`.
-#[inline]
-pub(crate) fn trsv_lower_t(n: usize, l: &[f64], x: &mut [f64]) {
+#[inline(always)]
+pub(crate) fn trsv_lower_t<const FMA: bool>(n: usize, l: &[f64], x: &mut [f64]) {
     for i in (0..n).rev() {
         let mut s = x[i];
         for k in i + 1..n {
@@ -237,7 +347,7 @@ mod tests {
         let a = fill(m * k, 1);
         let b = fill(k * n, 2);
         let mut c = vec![9.0; m * n];
-        gemm_nn(m, n, k, &a, &b, &mut c, false);
+        gemm_nn::<false>(m, n, k, &a, &b, &mut c, false);
         let r = naive(m, n, k, &a, &b);
         assert!(c.iter().zip(&r).all(|(x, y)| (x - y).abs() < 1e-14));
         // aᵀ b with a stored (k×m) = transpose of the (m×k) a above.
@@ -247,7 +357,7 @@ mod tests {
                 at[l * m + i] = a[i * k + l];
             }
         }
-        gemm_tn(m, n, k, &at, &b, &mut c, false);
+        gemm_tn::<false>(m, n, k, &at, &b, &mut c, false);
         assert!(c.iter().zip(&r).all(|(x, y)| (x - y).abs() < 1e-14));
         let x = fill(n, 3);
         let mut y = vec![0.0; m];
@@ -260,9 +370,9 @@ mod tests {
             }
             t
         };
-        gemv_n(m, n, &r, &x, &mut y, false);
+        gemv_n::<false>(m, n, &r, &x, &mut y, false);
         let mut y2 = vec![0.0; m];
-        gemv_t(n, m, &bt, &x, &mut y2, false);
+        gemv_t::<false>(n, m, &bt, &x, &mut y2, false);
         assert!(y.iter().zip(&y2).all(|(p, q)| (p - q).abs() < 1e-14));
     }
 
@@ -284,23 +394,23 @@ mod tests {
         }
         let a0 = a.clone();
         let mut l = a.clone();
-        assert_eq!(cholesky(n, &mut l, 1e-14), Ok(0));
+        assert_eq!(cholesky::<false>(n, &mut l, 1e-14), Ok(0));
         let b = fill(n, 7);
         let mut x = b.clone();
-        trsv_lower(n, &l, &mut x);
-        trsv_lower_t(n, &l, &mut x);
+        trsv_lower::<false>(n, &l, &mut x);
+        trsv_lower_t::<false>(n, &l, &mut x);
         let mut ax = vec![0.0; n];
-        gemv_n(n, n, &a0, &x, &mut ax, false);
+        gemv_n::<false>(n, n, &a0, &x, &mut ax, false);
         assert!(ax.iter().zip(&b).all(|(p, q)| (p - q).abs() < 1e-10));
         let mut bad = a0.clone();
         bad[2 * n + 2] = -100.0;
-        assert!(cholesky(n, &mut bad, 1e-14).is_err());
+        assert!(cholesky::<false>(n, &mut bad, 1e-14).is_err());
         // trsm agrees with column-wise trsv.
         let mut bm = fill(n * 2, 8);
         let col0: Vec<f64> = (0..n).map(|i| bm[i * 2]).collect();
-        trsm_lower(n, 2, &l, &mut bm);
+        trsm_lower::<false>(n, 2, &l, &mut bm);
         let mut c0 = col0.clone();
-        trsv_lower(n, &l, &mut c0);
+        trsv_lower::<false>(n, &l, &mut c0);
         assert!((0..n).all(|i| (bm[i * 2] - c0[i]).abs() < 1e-12));
         a = a0;
         let _ = a;

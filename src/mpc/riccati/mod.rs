@@ -73,9 +73,10 @@ use crate::error::{check_finite, Error, Result};
 use crate::mpc::ocp::OcpQp;
 use crate::mpc::status::{SolveInfo, SolveStatus};
 
+use crate::linalg::simd::{dispatch, SimdTask};
 use dense::{
-    cholesky, gemm_nn, gemm_tn, gemv_n, gemv_t, symmetrize, syrk_tn_sub, trsm_lower, trsv_lower,
-    trsv_lower_t,
+    axpy, cholesky, dot, gemm_nn, gemm_tn, gemv_n, gemv_t, symmetrize, syrk_tn_sub, trsm_lower,
+    trsv_lower, trsv_lower_t,
 };
 
 /// Settings of [`RiccatiSolver`].
@@ -721,16 +722,98 @@ impl RiccatiSolver {
         Ok(())
     }
 
+    /// Whether every field of `qp` has the workspace's dimensions (reads no data).
+    fn dims_ok(&self, qp: &OcpQp) -> bool {
+        let (nx, nu, n) = (self.nx, self.nu, self.n);
+        let vecs = |v: &[ndarray::Array1<f64>], count: usize, len: usize| {
+            v.len() == count && v.iter().all(|a| a.len() == len)
+        };
+        let mats = |v: &[ndarray::Array2<f64>], count: usize, shape: (usize, usize)| {
+            v.len() == count && v.iter().all(|a| a.dim() == shape)
+        };
+        qp.nx == nx
+            && qp.nu == nu
+            && qp.horizon == n
+            && mats(&qp.a, n, (nx, nx))
+            && mats(&qp.b, n, (nx, nu))
+            && vecs(&qp.c, n, nx)
+            && mats(&qp.q, n + 1, (nx, nx))
+            && mats(&qp.r, n, (nu, nu))
+            && mats(&qp.s, n, (nu, nx))
+            && vecs(&qp.q_lin, n + 1, nx)
+            && vecs(&qp.r_lin, n, nu)
+            && vecs(&qp.u_lower, n, nu)
+            && vecs(&qp.u_upper, n, nu)
+            && vecs(&qp.x_lower, n + 1, nx)
+            && vecs(&qp.x_upper, n + 1, nx)
+            && qp.rows.len() == n + 1
+            && qp.rows.iter().enumerate().all(|(k, r)| {
+                let m = self.row_start[k + 1] - self.row_start[k];
+                r.c.dim() == (m, nx)
+                    && r.d.dim() == (m, nu)
+                    && r.lower.len() == m
+                    && r.upper.len() == m
+                    && r.soft.len() == m
+                    && r.soft_l1.len() == m
+                    && r.soft_l2.len() == m
+            })
+    }
+
+    /// The checks of [`OcpQp::validate`] on the loaded (flat) data, without error messages.
+    fn data_ok(&self, qp: &OcpQp) -> bool {
+        let fin = |v: &[f64]| v.iter().all(|x| x.is_finite());
+        let bounds = |lo: &ndarray::Array1<f64>, hi: &ndarray::Array1<f64>| {
+            lo.iter().zip(hi).all(|(&l, &h)| {
+                !l.is_nan() && !h.is_nan() && l != f64::INFINITY && h != f64::NEG_INFINITY && l <= h
+            })
+        };
+        let n = self.n;
+        let mut ok = fin(&self.a)
+            && fin(&self.b)
+            && fin(&self.c)
+            && fin(&self.q)
+            && fin(&self.r)
+            && fin(&self.s)
+            && fin(&self.ql)
+            && fin(&self.rl)
+            && fin(&self.rc)
+            && fin(&self.rd)
+            && fin(&self.rl1)
+            && fin(&self.rl2)
+            && self.rl1.iter().chain(&self.rl2).all(|&w| w >= 0.0)
+            && self.rd[self.row_start[n] * self.nu..]
+                .iter()
+                .all(|&v| v == 0.0);
+        for k in 0..n {
+            ok &= bounds(&qp.u_lower[k], &qp.u_upper[k]);
+        }
+        for k in 0..=n {
+            ok &= bounds(&qp.x_lower[k], &qp.x_upper[k])
+                && bounds(&qp.rows[k].lower, &qp.rows[k].upper);
+        }
+        ok
+    }
+
     /// Copies the problem data into the workspace.
     fn load(&mut self, qp: &OcpQp) {
         fn copy2(dst: &mut [f64], src: &ndarray::Array2<f64>) {
-            for (d, s) in dst.iter_mut().zip(src.iter()) {
-                *d = *s;
+            match src.as_slice() {
+                Some(sl) if sl.len() == dst.len() => dst.copy_from_slice(sl),
+                _ => {
+                    for (d, s) in dst.iter_mut().zip(src.iter()) {
+                        *d = *s;
+                    }
+                }
             }
         }
         fn copy1(dst: &mut [f64], src: &ndarray::Array1<f64>) {
-            for (d, s) in dst.iter_mut().zip(src.iter()) {
-                *d = *s;
+            match src.as_slice() {
+                Some(sl) if sl.len() == dst.len() => dst.copy_from_slice(sl),
+                _ => {
+                    for (d, s) in dst.iter_mut().zip(src.iter()) {
+                        *d = *s;
+                    }
+                }
             }
         }
         let (nx, nu, n) = (self.nx, self.nu, self.n);
@@ -770,7 +853,8 @@ impl RiccatiSolver {
     }
 
     /// `σ·v` of every inequality at the current iterate, into `sv`.
-    fn eval_cons(&mut self) {
+    #[inline(always)]
+    fn eval_cons<const FMA: bool>(&mut self) {
         let (nx, nu, n) = (self.nx, self.nu, self.n);
         for k in 0..=n {
             let xk = &self.x[k * nx..(k + 1) * nx];
@@ -786,9 +870,9 @@ impl RiccatiSolver {
                     Kind::X(j) => xk[j],
                     Kind::Row(r) => {
                         let row = self.row_start[k] + r;
-                        let mut v = dot(&self.rc[row * nx..(row + 1) * nx], xk);
+                        let mut v = dot::<FMA>(&self.rc[row * nx..(row + 1) * nx], xk);
                         if k < n {
-                            v += dot(&self.rd[row * nu..(row + 1) * nu], uk);
+                            v += dot::<FMA>(&self.rd[row * nu..(row + 1) * nu], uk);
                         }
                         v
                     }
@@ -799,8 +883,15 @@ impl RiccatiSolver {
     }
 
     /// Adds `coef·σ·∇v` of inequality `i` (stage `k`) to the stage vectors `gx_k`, `gu_k`.
-    #[inline]
-    fn scatter_grad(&self, i: usize, k: usize, coef: f64, gx: &mut [f64], gu: &mut [f64]) {
+    #[inline(always)]
+    fn scatter_grad<const FMA: bool>(
+        &self,
+        i: usize,
+        k: usize,
+        coef: f64,
+        gx: &mut [f64],
+        gu: &mut [f64],
+    ) {
         let (nx, nu, n) = (self.nx, self.nu, self.n);
         let con = self.cons[i];
         let c = coef * con.sigma();
@@ -810,14 +901,14 @@ impl RiccatiSolver {
             Kind::Row(r) => {
                 let row = self.row_start[k] + r;
                 if k > 0 {
-                    axpy(
+                    axpy::<FMA>(
                         c,
                         &self.rc[row * nx..(row + 1) * nx],
                         &mut gx[k * nx..(k + 1) * nx],
                     );
                 }
                 if k < n {
-                    axpy(
+                    axpy::<FMA>(
                         c,
                         &self.rd[row * nu..(row + 1) * nu],
                         &mut gu[k * nu..(k + 1) * nu],
@@ -828,16 +919,17 @@ impl RiccatiSolver {
     }
 
     /// All residuals at the current iterate; returns their norms.
-    fn residuals(&mut self, x0: &[f64]) -> Norms {
+    #[inline(always)]
+    fn residuals<const FMA: bool>(&mut self, x0: &[f64]) -> Norms {
         let (nx, nu, n) = (self.nx, self.nu, self.n);
         let (nxx, nuu, nux) = (nx * nx, nu * nu, nu * nx);
         self.x[..nx].copy_from_slice(x0);
-        self.eval_cons();
+        self.eval_cons::<FMA>();
         // Dynamics.
         let mut res_dyn = 0.0f64;
         for k in 0..n {
             let rd = &mut self.rdyn[k * nx..(k + 1) * nx];
-            gemv_n(
+            gemv_n::<FMA>(
                 nx,
                 nx,
                 &self.a[k * nxx..(k + 1) * nxx],
@@ -845,7 +937,7 @@ impl RiccatiSolver {
                 rd,
                 false,
             );
-            gemv_n(
+            gemv_n::<FMA>(
                 nx,
                 nu,
                 &self.b[k * nx * nu..(k + 1) * nx * nu],
@@ -863,14 +955,14 @@ impl RiccatiSolver {
             let xk = &self.x[k * nx..(k + 1) * nx];
             let g = &mut self.cgx[k * nx..(k + 1) * nx];
             g.copy_from_slice(&self.ql[k * nx..(k + 1) * nx]);
-            gemv_n(nx, nx, &self.q[k * nxx..(k + 1) * nxx], xk, g, true);
+            gemv_n::<FMA>(nx, nx, &self.q[k * nxx..(k + 1) * nxx], xk, g, true);
             if k < n {
                 let uk = &self.u[k * nu..(k + 1) * nu];
-                gemv_t(nu, nx, &self.s[k * nux..(k + 1) * nux], uk, g, true);
+                gemv_t::<FMA>(nu, nx, &self.s[k * nux..(k + 1) * nux], uk, g, true);
                 let gu = &mut self.cgu[k * nu..(k + 1) * nu];
                 gu.copy_from_slice(&self.rl[k * nu..(k + 1) * nu]);
-                gemv_n(nu, nu, &self.r[k * nuu..(k + 1) * nuu], uk, gu, true);
-                gemv_n(nu, nx, &self.s[k * nux..(k + 1) * nux], xk, gu, true);
+                gemv_n::<FMA>(nu, nu, &self.r[k * nuu..(k + 1) * nuu], uk, gu, true);
+                gemv_n::<FMA>(nu, nx, &self.s[k * nux..(k + 1) * nux], xk, gu, true);
             }
         }
         let mut cost_norm = 0.0f64;
@@ -882,7 +974,7 @@ impl RiccatiSolver {
         self.ru.fill(0.0);
         for k in 0..n {
             let pk = &self.pi[k * nx..(k + 1) * nx];
-            gemv_t(
+            gemv_t::<FMA>(
                 nx,
                 nx,
                 &self.a[k * nxx..(k + 1) * nxx],
@@ -890,7 +982,7 @@ impl RiccatiSolver {
                 &mut self.rx[k * nx..(k + 1) * nx],
                 true,
             );
-            gemv_t(
+            gemv_t::<FMA>(
                 nx,
                 nu,
                 &self.b[k * nx * nu..(k + 1) * nx * nu],
@@ -906,7 +998,7 @@ impl RiccatiSolver {
         let mut ru = std::mem::take(&mut self.ru);
         for k in 0..=n {
             for i in self.con_start[k]..self.con_start[k + 1] {
-                self.scatter_grad(i, k, -self.lam[i], &mut rx, &mut ru);
+                self.scatter_grad::<FMA>(i, k, -self.lam[i], &mut rx, &mut ru);
             }
         }
         // ρ (constraint part) is what the infeasibility certificate needs; keep its norm, then
@@ -955,7 +1047,7 @@ impl RiccatiSolver {
                 let mut h = self.bt[i];
                 if self.con_stage[i] == 0 {
                     if let Kind::Row(r) = self.cons[i].kind {
-                        h -= self.cons[i].sigma() * dot(&self.rc[r * nx..(r + 1) * nx], x0);
+                        h -= self.cons[i].sigma() * dot::<FMA>(&self.rc[r * nx..(r + 1) * nx], x0);
                     }
                 }
                 cert += self.lam[i] * h;
@@ -965,14 +1057,14 @@ impl RiccatiSolver {
         let mut pi_max = 0.0f64;
         for k in 0..n {
             let pk = &self.pi[k * nx..(k + 1) * nx];
-            cert += dot(pk, &self.c[k * nx..(k + 1) * nx]);
+            cert += dot::<FMA>(pk, &self.c[k * nx..(k + 1) * nx]);
             for v in pk {
                 pi_max = pi_max.max(v.abs());
             }
         }
         if n > 0 {
-            gemv_n(nx, nx, &self.a[..nxx], x0, &mut self.tx, false);
-            cert += dot(&self.pi[..nx], &self.tx);
+            gemv_n::<FMA>(nx, nx, &self.a[..nxx], x0, &mut self.tx, false);
+            cert += dot::<FMA>(&self.pi[..nx], &self.tx);
         }
         let mut z_max = 0.0f64;
         for v in self.x.iter().chain(&self.u) {
@@ -994,7 +1086,8 @@ impl RiccatiSolver {
     }
 
     /// Barrier weights, stage Hessians and the Riccati factorisation.
-    fn factor(&mut self) -> Result<()> {
+    #[inline(always)]
+    fn factor<const FMA: bool>(&mut self) -> Result<()> {
         let (nx, nu, n) = (self.nx, self.nu, self.n);
         let (nxx, nuu, nux, nxu) = (nx * nx, nu * nu, nu * nx, nx * nu);
         // Per-inequality weights.
@@ -1028,7 +1121,7 @@ impl RiccatiSolver {
                             for a in 0..nx {
                                 let ha = h * cr[a];
                                 if ha != 0.0 {
-                                    axpy(ha, cr, &mut qk[a * nx..(a + 1) * nx]);
+                                    axpy::<FMA>(ha, cr, &mut qk[a * nx..(a + 1) * nx]);
                                 }
                             }
                         }
@@ -1037,13 +1130,13 @@ impl RiccatiSolver {
                             for a in 0..nu {
                                 let ha = h * dr[a];
                                 if ha != 0.0 {
-                                    axpy(
+                                    axpy::<FMA>(
                                         ha,
                                         dr,
                                         &mut self.rt[k * nuu + a * nu..k * nuu + (a + 1) * nu],
                                     );
                                     if k > 0 {
-                                        axpy(
+                                        axpy::<FMA>(
                                             ha,
                                             cr,
                                             &mut self.st[k * nux + a * nx..k * nux + (a + 1) * nx],
@@ -1063,11 +1156,11 @@ impl RiccatiSolver {
             let p = &pk1[..nxx];
             let ak = &self.a[k * nxx..(k + 1) * nxx];
             let bk = &self.b[k * nxu..(k + 1) * nxu];
-            gemm_nn(nx, nu, nx, p, bk, &mut self.pb, false);
+            gemm_nn::<FMA>(nx, nu, nx, p, bk, &mut self.pb, false);
             let lk = &mut self.lr[k * nuu..(k + 1) * nuu];
             lk.copy_from_slice(&self.rt[k * nuu..(k + 1) * nuu]);
-            gemm_tn(nu, nu, nx, bk, &self.pb, lk, true);
-            if let Err(e) = cholesky(nu, lk, 1e-13) {
+            gemm_tn::<FMA>(nu, nu, nx, bk, &self.pb, lk, true);
+            if let Err(e) = cholesky::<FMA>(nu, lk, 1e-13) {
                 return Err(Error::Numerical {
                     what: "Riccati factorisation",
                     detail: format!(
@@ -1080,16 +1173,16 @@ impl RiccatiSolver {
             if k == 0 {
                 break;
             }
-            gemm_nn(nx, nx, nx, p, ak, &mut self.pa, false);
+            gemm_nn::<FMA>(nx, nx, nx, p, ak, &mut self.pa, false);
             let skk = &mut self.sk[k * nux..(k + 1) * nux];
             skk.copy_from_slice(&self.st[k * nux..(k + 1) * nux]);
-            gemm_tn(nu, nx, nx, bk, &self.pa, skk, true);
-            trsm_lower(nu, nx, lk, skk);
+            gemm_tn::<FMA>(nu, nx, nx, bk, &self.pa, skk, true);
+            trsm_lower::<FMA>(nu, nx, lk, skk);
             let pnew = &mut pk[k * nxx..(k + 1) * nxx];
             pnew.copy_from_slice(&self.qt[k * nxx..(k + 1) * nxx]);
-            gemm_tn(nx, nx, nx, ak, &self.pa, pnew, true);
-            syrk_tn_sub(nx, nu, skk, pnew);
-            symmetrize(nx, pnew);
+            gemm_tn::<FMA>(nx, nx, nx, ak, &self.pa, pnew, true);
+            syrk_tn_sub::<FMA>(nx, nu, skk, pnew);
+            symmetrize::<FMA>(nx, pnew);
         }
         Ok(())
     }
@@ -1097,7 +1190,8 @@ impl RiccatiSolver {
     /// Solves the Newton system for the complementarity targets `λt → λt + corr_i` (predictor:
     /// `corrector = None`; corrector: `Some(σμ)` with the affine step in `*_a`). Writes the
     /// step into `dx, du, dpi, dt, dlam, dw, dmu`.
-    fn newton(&mut self, corrector: Option<f64>) {
+    #[inline(always)]
+    fn newton<const FMA: bool>(&mut self, corrector: Option<f64>) {
         let (nx, nu, n) = (self.nx, self.nu, self.n);
         let (nxx, nuu, nux, nxu) = (nx * nx, nu * nu, nu * nx, nx * nu);
         let m = self.cons.len();
@@ -1131,7 +1225,7 @@ impl RiccatiSolver {
                     self.aa[i] = a;
                     beta -= d * a / self.den[i];
                 }
-                self.scatter_grad(i, k, -beta, &mut gx, &mut gu);
+                self.scatter_grad::<FMA>(i, k, -beta, &mut gx, &mut gu);
             }
         }
         // Backward vector pass.
@@ -1140,21 +1234,21 @@ impl RiccatiSolver {
             let p = &self.pm[(k + 1) * nxx..(k + 2) * nxx];
             let (pvk, pvk1) = self.pv.split_at_mut((k + 1) * nx);
             let pd = &mut self.tx;
-            gemv_n(nx, nx, p, &self.rdyn[k * nx..(k + 1) * nx], pd, false);
+            gemv_n::<FMA>(nx, nx, p, &self.rdyn[k * nx..(k + 1) * nx], pd, false);
             for (a, b) in pd.iter_mut().zip(&pvk1[..nx]) {
                 *a += b;
             }
             let gkk = &mut self.gk[k * nu..(k + 1) * nu];
             gkk.copy_from_slice(&gu[k * nu..(k + 1) * nu]);
-            gemv_t(nx, nu, &self.b[k * nxu..(k + 1) * nxu], pd, gkk, true);
-            trsv_lower(nu, &self.lr[k * nuu..(k + 1) * nuu], gkk);
+            gemv_t::<FMA>(nx, nu, &self.b[k * nxu..(k + 1) * nxu], pd, gkk, true);
+            trsv_lower::<FMA>(nu, &self.lr[k * nuu..(k + 1) * nuu], gkk);
             if k > 0 {
                 let pk = &mut pvk[k * nx..(k + 1) * nx];
                 pk.copy_from_slice(&gx[k * nx..(k + 1) * nx]);
-                gemv_t(nx, nx, &self.a[k * nxx..(k + 1) * nxx], pd, pk, true);
+                gemv_t::<FMA>(nx, nx, &self.a[k * nxx..(k + 1) * nxx], pd, pk, true);
                 let skk = &self.sk[k * nux..(k + 1) * nux];
                 for a in 0..nu {
-                    axpy(-gkk[a], &skk[a * nx..(a + 1) * nx], pk);
+                    axpy::<FMA>(-gkk[a], &skk[a * nx..(a + 1) * nx], pk);
                 }
             }
         }
@@ -1166,7 +1260,7 @@ impl RiccatiSolver {
             let duk = &mut self.du[k * nu..(k + 1) * nu];
             duk.copy_from_slice(&self.gk[k * nu..(k + 1) * nu]);
             if k > 0 {
-                gemv_n(
+                gemv_n::<FMA>(
                     nu,
                     nx,
                     &self.sk[k * nux..(k + 1) * nux],
@@ -1178,10 +1272,10 @@ impl RiccatiSolver {
             for v in duk.iter_mut() {
                 *v = -*v;
             }
-            trsv_lower_t(nu, &self.lr[k * nuu..(k + 1) * nuu], duk);
+            trsv_lower_t::<FMA>(nu, &self.lr[k * nuu..(k + 1) * nuu], duk);
             let (xa, xb) = self.dx.split_at_mut((k + 1) * nx);
             let dxk1 = &mut xb[..nx];
-            gemv_n(
+            gemv_n::<FMA>(
                 nx,
                 nx,
                 &self.a[k * nxx..(k + 1) * nxx],
@@ -1189,12 +1283,12 @@ impl RiccatiSolver {
                 dxk1,
                 false,
             );
-            gemv_n(nx, nu, &self.b[k * nxu..(k + 1) * nxu], duk, dxk1, true);
+            gemv_n::<FMA>(nx, nu, &self.b[k * nxu..(k + 1) * nxu], duk, dxk1, true);
             for (v, r) in dxk1.iter_mut().zip(&self.rdyn[k * nx..(k + 1) * nx]) {
                 *v += r;
             }
             let dpk = &mut self.dpi[k * nx..(k + 1) * nx];
-            gemv_n(
+            gemv_n::<FMA>(
                 nx,
                 nx,
                 &self.pm[(k + 1) * nxx..(k + 2) * nxx],
@@ -1209,7 +1303,7 @@ impl RiccatiSolver {
         // Recover the inequality steps.
         for k in 0..=n {
             for i in self.con_start[k]..self.con_start[k + 1] {
-                let ds = self.con_dv(i, k);
+                let ds = self.con_dv::<FMA>(i, k);
                 let c1 = rc1(self, i);
                 if self.cons[i].soft {
                     let dwi = (self.aa[i] - self.dd[i] * ds) / self.den[i];
@@ -1228,8 +1322,8 @@ impl RiccatiSolver {
     }
 
     /// `σ·Δv` of inequality `i` (stage `k`) for the current step.
-    #[inline]
-    fn con_dv(&self, i: usize, k: usize) -> f64 {
+    #[inline(always)]
+    fn con_dv<const FMA: bool>(&self, i: usize, k: usize) -> f64 {
         let (nx, nu, n) = (self.nx, self.nu, self.n);
         let con = self.cons[i];
         let v = match con.kind {
@@ -1239,13 +1333,13 @@ impl RiccatiSolver {
                 let row = self.row_start[k] + r;
                 let mut v = 0.0;
                 if k > 0 {
-                    v += dot(
+                    v += dot::<FMA>(
                         &self.rc[row * nx..(row + 1) * nx],
                         &self.dx[k * nx..(k + 1) * nx],
                     );
                 }
                 if k < n {
-                    v += dot(
+                    v += dot::<FMA>(
                         &self.rd[row * nu..(row + 1) * nu],
                         &self.du[k * nu..(k + 1) * nu],
                     );
@@ -1257,7 +1351,8 @@ impl RiccatiSolver {
     }
 
     /// Largest step keeping `t, λ, w, μ` nonnegative (∞ when no component decreases).
-    fn max_step(&self) -> f64 {
+    #[inline(always)]
+    fn max_step<const FMA: bool>(&self) -> f64 {
         let mut alpha = f64::INFINITY;
         let ratio = |v: f64, dv: f64, a: &mut f64| {
             if dv < 0.0 {
@@ -1276,9 +1371,10 @@ impl RiccatiSolver {
     }
 
     /// Initial slacks and multipliers for the current `x, u`.
-    fn init_slacks(&mut self, x0: &[f64]) {
+    #[inline(always)]
+    fn init_slacks<const FMA: bool>(&mut self, x0: &[f64]) {
         self.x[..self.nx].copy_from_slice(x0);
-        self.eval_cons();
+        self.eval_cons::<FMA>();
         for i in 0..self.cons.len() {
             let s0 = self.sv[i] - self.bt[i];
             if self.cons[i].soft {
@@ -1352,9 +1448,21 @@ impl RiccatiSolver {
             ));
         }
         check_finite("x0", x0.iter())?;
-        qp.validate()?;
-        self.check_shape(qp)?;
+        // Cheap checks on the hot path; on any doubt the full `validate` names the fault.
+        if !self.dims_ok(qp) {
+            qp.validate()?;
+            self.check_shape(qp)?;
+            return Err(Error::shape(
+                "qp",
+                "does not match the workspace (call setup)",
+            ));
+        }
         self.load(qp);
+        if !self.data_ok(qp) {
+            qp.validate()?;
+            return Err(Error::invalid_value("qp", "invalid problem data"));
+        }
+        self.check_shape(qp)?;
         for (d, s) in self.x0.iter_mut().zip(x0.iter()) {
             *d = *s;
         }
@@ -1364,8 +1472,18 @@ impl RiccatiSolver {
         out
     }
 
-    /// The interior-point loop (`x0` is the validated initial state).
+    /// The interior-point loop in the best SIMD tier of this CPU.
     fn run(&mut self, x0: &[f64], start: Instant) -> Result<SolveInfo> {
+        dispatch(Run {
+            solver: self,
+            x0,
+            start,
+        })
+    }
+
+    /// The interior-point loop (`x0` is the validated initial state).
+    #[inline(always)]
+    fn run_impl<const FMA: bool>(&mut self, x0: &[f64], start: Instant) -> Result<SolveInfo> {
         let nx = self.nx;
         self.x[..nx].copy_from_slice(x0);
         if !(self.settings.warm_start && self.has_solution) {
@@ -1374,13 +1492,13 @@ impl RiccatiSolver {
             self.pi.fill(0.0);
         }
         self.has_solution = false;
-        self.init_slacks(x0);
+        self.init_slacks::<FMA>(x0);
         let eps = self.settings.eps;
         let mut best = f64::INFINITY;
         let mut best_norms = Norms::default();
         let mut iterations = 0;
         let (status, norms) = loop {
-            let nm = self.residuals(x0);
+            let nm = self.residuals::<FMA>(x0);
             if nm.primal <= eps * nm.pscale && nm.dual <= eps * nm.dscale && nm.comp <= eps {
                 if std::env::var_os("RICCATI_DEBUG").is_some() {
                     for i in 0..self.cons.len() {
@@ -1419,7 +1537,7 @@ impl RiccatiSolver {
                     .fold(0.0f64, |m, (l, t)| m.max(l / t));
                 eprintln!("it {iterations}: p {:.2e} d {:.2e} c {:.2e} mu {:.2e} dmax {:.2e} rho {:.2e} cert {:.2e} dualmax {:.2e}", nm.primal, nm.dual, nm.comp, nm.mu, dmax, nm.rho, nm.cert, nm.dual_max);
             }
-            if let Err(e) = self.factor() {
+            if let Err(e) = self.factor::<FMA>() {
                 // Barrier weights that span too many orders of magnitude late in a solve: keep
                 // the best iterate if it is acceptable, else report the failure.
                 if iterations > 0 && best <= 100.0 * eps {
@@ -1428,8 +1546,8 @@ impl RiccatiSolver {
                 return Err(e);
             }
             // Predictor.
-            self.newton(None);
-            let alpha_aff = self.max_step().min(1.0);
+            self.newton::<FMA>(None);
+            let alpha_aff = self.max_step::<FMA>().min(1.0);
             let mut gap_aff = 0.0;
             let mut pairs = 0usize;
             for i in 0..self.cons.len() {
@@ -1455,17 +1573,17 @@ impl RiccatiSolver {
                 self.dlam_a.copy_from_slice(&self.dlam);
                 self.dw_a.copy_from_slice(&self.dw);
                 self.dmu_a.copy_from_slice(&self.dmu);
-                self.newton(Some(sigma_mu));
+                self.newton::<FMA>(Some(sigma_mu));
             }
-            let alpha = (TAU * self.max_step()).min(1.0);
-            self.take_step(alpha);
+            let alpha = (TAU * self.max_step::<FMA>()).min(1.0);
+            self.take_step::<FMA>(alpha);
             iterations += 1;
         };
         let (status, norms) = match status {
             SolveStatus::MaxIterations | SolveStatus::TimeLimit | SolveStatus::SolvedInaccurate => {
                 if best < norms.merit() {
                     self.restore_best();
-                    self.residuals(x0);
+                    self.residuals::<FMA>(x0);
                 }
                 let nm = if best < norms.merit() {
                     best_norms
@@ -1486,7 +1604,7 @@ impl RiccatiSolver {
             }
             _ => (status, norms),
         };
-        self.finish(x0);
+        self.finish::<FMA>(x0);
         self.info = SolveInfo {
             status,
             iterations,
@@ -1501,7 +1619,8 @@ impl RiccatiSolver {
     }
 
     /// Moves the iterate by `alpha` along the step.
-    fn take_step(&mut self, alpha: f64) {
+    #[inline(always)]
+    fn take_step<const FMA: bool>(&mut self, alpha: f64) {
         let nx = self.nx;
         for (v, d) in self.x[nx..].iter_mut().zip(&self.dx[nx..]) {
             *v += alpha * d;
@@ -1538,11 +1657,12 @@ impl RiccatiSolver {
     }
 
     /// Output duals, soft violations and the objective of the final iterate.
-    fn finish(&mut self, x0: &[f64]) {
+    #[inline(always)]
+    fn finish<const FMA: bool>(&mut self, x0: &[f64]) {
         let (nx, nu, n) = (self.nx, self.nu, self.n);
         let (nxx, nuu, nux) = (nx * nx, nu * nu, nu * nx);
         self.x[..nx].copy_from_slice(x0);
-        self.eval_cons();
+        self.eval_cons::<FMA>();
         self.u_dual.fill(0.0);
         self.x_dual.fill(0.0);
         self.row_dual.fill(0.0);
@@ -1559,7 +1679,7 @@ impl RiccatiSolver {
         let mut obj = 0.0;
         for k in 0..=n {
             let xk = &self.x[k * nx..(k + 1) * nx];
-            gemv_n(
+            gemv_n::<FMA>(
                 nx,
                 nx,
                 &self.q[k * nxx..(k + 1) * nxx],
@@ -1567,21 +1687,22 @@ impl RiccatiSolver {
                 &mut self.tx,
                 false,
             );
-            obj += 0.5 * dot(xk, &self.tx) + dot(&self.ql[k * nx..(k + 1) * nx], xk);
+            obj += 0.5 * dot::<FMA>(xk, &self.tx) + dot::<FMA>(&self.ql[k * nx..(k + 1) * nx], xk);
             if k < n {
                 let uk = &self.u[k * nu..(k + 1) * nu];
                 let mut ru = 0.0;
                 for a in 0..nu {
-                    ru += uk[a] * dot(&self.r[k * nuu + a * nu..k * nuu + (a + 1) * nu], uk);
-                    obj += uk[a] * dot(&self.s[k * nux + a * nx..k * nux + (a + 1) * nx], xk);
+                    ru += uk[a] * dot::<FMA>(&self.r[k * nuu + a * nu..k * nuu + (a + 1) * nu], uk);
+                    obj +=
+                        uk[a] * dot::<FMA>(&self.s[k * nux + a * nx..k * nux + (a + 1) * nx], xk);
                 }
-                obj += 0.5 * ru + dot(&self.rl[k * nu..(k + 1) * nu], uk);
+                obj += 0.5 * ru + dot::<FMA>(&self.rl[k * nu..(k + 1) * nu], uk);
             }
             // Row violations (soft rows) and their penalties.
             for r in self.row_start[k]..self.row_start[k + 1] {
-                let mut v = dot(&self.rc[r * nx..(r + 1) * nx], xk);
+                let mut v = dot::<FMA>(&self.rc[r * nx..(r + 1) * nx], xk);
                 if k < n {
-                    v += dot(
+                    v += dot::<FMA>(
                         &self.rd[r * nu..(r + 1) * nu],
                         &self.u[k * nu..(k + 1) * nu],
                     );
@@ -1688,6 +1809,21 @@ fn view2(v: &[f64], rows: usize, cols: usize) -> ArrayView2<'_, f64> {
     ArrayView2::from_shape((rows, cols), &v[..rows * cols]).expect("workspace sized in setup")
 }
 
+/// [`RiccatiSolver::run_impl`] as a SIMD task.
+struct Run<'a> {
+    solver: &'a mut RiccatiSolver,
+    x0: &'a [f64],
+    start: Instant,
+}
+
+impl SimdTask for Run<'_> {
+    type Output = Result<SolveInfo>;
+    #[inline(always)]
+    fn run<const FMA: bool>(self) -> Result<SolveInfo> {
+        self.solver.run_impl::<FMA>(self.x0, self.start)
+    }
+}
+
 /// Norms of one iterate's residuals.
 #[derive(Clone, Copy, Debug, Default)]
 struct Norms {
@@ -1730,21 +1866,5 @@ impl Norms {
 
     fn dscale_cost(&self) -> f64 {
         self.cost_norm
-    }
-}
-
-#[inline]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut s = 0.0;
-    for (x, y) in a.iter().zip(b) {
-        s += x * y;
-    }
-    s
-}
-
-#[inline]
-fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
-    for (yi, xi) in y.iter_mut().zip(x) {
-        *yi += alpha * xi;
     }
 }
