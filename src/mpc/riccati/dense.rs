@@ -249,7 +249,7 @@ pub(crate) fn cholesky<const FMA: bool>(
         for l in 0..j {
             d -= a[j * n + l] * a[j * n + l];
         }
-        if !(d > floor) {
+        if d.is_nan() || d <= floor {
             if d.is_nan() || d < -1e-8 * scale {
                 return Err(NotPd { pivot: j, value: d });
             }
