@@ -578,6 +578,26 @@ fn hard_infeasible_problem_is_reported() {
 }
 
 #[test]
+fn nearly_infeasible_problem_with_large_multipliers_is_solved() {
+    // x_3 ≥ 2.9 needs u ≈ 0.97 at every step with |u| ≤ 1, against an input weight of 1e4.
+    let mut qp = OcpQp::new(1, 1, 3, &[]).unwrap();
+    for k in 0..3 {
+        qp.a[k][[0, 0]] = 1.0;
+        qp.b[k][[0, 0]] = 1.0;
+        qp.r[k][[0, 0]] = 1e4;
+        qp.u_lower[k][0] = -1.0;
+        qp.u_upper[k][0] = 1.0;
+    }
+    qp.x_lower[3][0] = 2.9;
+    let mut solver = RiccatiSolver::new(&qp, RiccatiSettings::default()).unwrap();
+    let info = solver.solve(&qp, ndarray::arr1(&[0.0]).view()).unwrap();
+    assert_eq!(info.status, SolveStatus::Solved, "{info:?}");
+    assert!((solver.x()[[3, 0]] - 2.9).abs() < 1e-5);
+    // Multiplier of x_3 ≥ 2.9: R·u = λ → about 9.7e3.
+    assert!((solver.x_bound_duals()[[3, 0]] + 1e4 * 2.9 / 3.0).abs() < 1.0);
+}
+
+#[test]
 fn infeasible_hard_rows_become_feasible_when_soft() {
     let mut qp = OcpQp::new(1, 1, 3, &[0, 0, 0, 1]).unwrap();
     for k in 0..3 {
