@@ -21,9 +21,11 @@ pub mod ocp;
 mod osqp_backend;
 pub mod problem;
 pub mod qp;
+pub mod riccati;
 pub mod status;
 
 pub use linear::{LinearMpc, MpcSettings, MpcSolution, MpcSolverKind, OwnedReference, Reference};
 pub use ocp::{OcpQp, StageRows};
 pub use problem::{KeepoutMode, MpcProblem, StageConstraints};
+pub use riccati::{RiccatiSettings, RiccatiSolver};
 pub use status::{SolveInfo, SolveStatus};
