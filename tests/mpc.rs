@@ -623,3 +623,66 @@ fn bad_input_is_a_clear_error() {
     ));
     assert!(sol.u.iter().all(|v| v.is_finite()));
 }
+
+#[test]
+fn riccati_backend_equals_the_sparse_reference_and_auto_avoids_ill_conditioned_condensing() {
+    let mut rng = ChaCha8Rng::seed_from_u64(31);
+    for &(n, m, nh, rates) in &[(4, 2, 10, false), (6, 2, 15, true), (12, 4, 30, true)] {
+        let c = random_case(&mut rng, n, m, nh);
+        let prob = problem(&c, rates);
+        let settings = MpcSettings {
+            solver: MpcSolverKind::Riccati,
+            eps: 1e-9,
+            max_iter: 200,
+            ..MpcSettings::default()
+        };
+        let mut ipm = LinearMpc::with_keepout_rows(prob.clone(), settings, 1).unwrap();
+        assert_eq!(ipm.solver_kind(), MpcSolverKind::Riccati);
+        let p_term = ipm.terminal_cost().clone();
+        let mut normals = Array3::zeros((nh, 1, n));
+        normals.slice_mut(s![.., 0, 1]).fill(1.0);
+        for (step, offset) in [0.4, -0.3, -6.0].into_iter().enumerate() {
+            let offsets = Array2::from_elem((nh, 1), offset);
+            ipm.set_keepout(normals.view(), offsets.view()).unwrap();
+            let x0 = Array1::from_shape_fn(n, |_| rng.random_range(-2.0..2.0));
+            let up = Array1::from_elem(m, 0.1 * step as f64);
+            let b = ipm
+                .solve(x0.view(), Reference::Zero, Reference::Zero, Some(up.view()))
+                .unwrap()
+                .clone();
+            assert!(
+                b.info.status.is_solved(),
+                "n={n} offset {offset}: {:?}",
+                b.info
+            );
+            let (u_ref, slack) = reference(
+                &c,
+                &p_term,
+                &x0,
+                &Array1::zeros(n),
+                Some((&normals, &offsets, 1e4, 1.0)),
+                rates,
+                Some(&up),
+            );
+            assert!(
+                max_diff(&b.u, &u_ref) < 1e-5,
+                "n={n} offset {offset}: {}",
+                max_diff(&b.u, &u_ref)
+            );
+            assert!((b.info.max_violation - slack).abs() < 1e-5);
+        }
+        // Auto: the condensed solver for the short, mildly unstable horizons; Riccati when
+        // A^N would make the condensed Hessian ill-conditioned (here ρ(A)^30 ≈ 2e3).
+        let auto = LinearMpc::new(prob, MpcSettings::default()).unwrap();
+        let want = if nh == 30 {
+            MpcSolverKind::Riccati
+        } else {
+            MpcSolverKind::ActiveSet
+        };
+        assert_eq!(auto.solver_kind(), want, "n={n}, N={nh}");
+    }
+    // And for long horizons.
+    let c = random_case(&mut rng, 4, 4, 100);
+    let auto = LinearMpc::new(problem(&c, false), MpcSettings::default()).unwrap();
+    assert_eq!(auto.solver_kind(), MpcSolverKind::Riccati);
+}

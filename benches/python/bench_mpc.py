@@ -160,7 +160,16 @@ def main(argv=None) -> int:
 
         med, p99, err = replay(ours, seq, keepout)
         name = f"N={N}" + (" +keep-out" if keepout else "")
-        print(f"{name:>22} {'intent_engine':>16} {med * 1e6:8.1f}us {p99 * 1e6:8.1f}us {err:10.1e} {'':>7}")
+        print(f"{name:>22} {'ours active-set':>16} {med * 1e6:8.1f}us {p99 * 1e6:8.1f}us {err:10.1e} {'':>7}")
+        ric = ie.LinearMPC(A, B, Q, R, N, u_min=-U_MAX * np.ones(4), u_max=U_MAX * np.ones(4), eps=1e-6, solver="riccati")
+
+        def ours_ric(x, xr, ko, mpc=ric):
+            if ko is not None:
+                mpc.set_keepout(*ko)
+            return mpc.solve(x, x_ref=xr).u0
+
+        rm, rp, re_ = replay(ours_ric, seq, keepout)
+        print(f"{'':>22} {'ours riccati':>16} {rm * 1e6:8.1f}us {rp * 1e6:8.1f}us {re_:10.1e} {rm / med:6.1f}x")
         if osqp is not None:
             for eps in (1e-4, 1e-6):
                 o = OsqpMpc(A, B, Q, R, mpc.terminal_cost, N, eps, keepout)

@@ -10,13 +10,23 @@ use crate::mpc::condensed::Condensed;
 use crate::mpc::dense::ActiveSetSettings;
 use crate::mpc::osqp_backend::OsqpBackend;
 use crate::mpc::problem::MpcProblem;
+use crate::mpc::riccati::RiccatiSettings;
 use crate::mpc::status::{SolveInfo, SolveStatus};
+use crate::mpc::structured::Structured;
+
+/// Above this many condensed variables (`N·m` plus soft keep-out slacks) `Auto` picks the
+/// Riccati solver.
+pub const AUTO_MAX_CONDENSED: usize = 300;
+
+/// `Auto` picks the Riccati solver when `max_k ‖A_{k−1}⋯A_0‖` over the horizon exceeds this
+/// (condensing would then lose too many digits).
+pub const AUTO_MAX_GROWTH: f64 = 1e3;
 
 /// Which solver a [`LinearMpc`] uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum MpcSolverKind {
-    /// The condensed active-set solver for small problems (≤ 240 condensed variables), the
-    /// horizon-structured solver otherwise.
+    /// The condensed active-set solver up to [`AUTO_MAX_CONDENSED`] condensed variables, the
+    /// horizon-structured Riccati solver beyond.
     #[default]
     Auto,
     /// (A) condensed dense dual active-set, Hessian factorised at set-up, hot-started.
@@ -102,6 +112,14 @@ impl MpcSettings {
         Ok(())
     }
 
+    fn riccati(&self) -> RiccatiSettings {
+        RiccatiSettings::default()
+            .eps(self.eps)
+            .max_iter(self.max_iter)
+            .time_limit(self.time_limit)
+            .warm_start(self.warm_start)
+    }
+
     fn active_set(&self) -> ActiveSetSettings {
         ActiveSetSettings {
             eps: self.eps,
@@ -135,6 +153,7 @@ impl MpcSolution {
 #[allow(clippy::large_enum_variant)]
 enum Backend {
     ActiveSet(Condensed),
+    Riccati(Structured),
     Osqp(OsqpBackend),
 }
 
@@ -205,6 +224,14 @@ impl LinearMpc {
         let p_term = problem.terminal_cost()?;
         let (n, m, nh) = (problem.nx(), problem.nu(), problem.horizon());
         let kind = match settings.solver {
+            // The condensed Hessian has N·m (+ soft rows) variables and O(n²) active-set steps:
+            // past a few hundred variables the horizon-linear Riccati solver wins.
+            MpcSolverKind::Auto if nh * m + nh * rows > AUTO_MAX_CONDENSED => {
+                MpcSolverKind::Riccati
+            }
+            // Condensing multiplies by A^k: with unstable dynamics over a long horizon the
+            // condensed Hessian loses the digits the active-set method needs.
+            MpcSolverKind::Auto if problem.growth() > AUTO_MAX_GROWTH => MpcSolverKind::Riccati,
             MpcSolverKind::Auto => MpcSolverKind::ActiveSet,
             k => k,
         };
@@ -241,9 +268,7 @@ impl LinearMpc {
                 Backend::Osqp(OsqpBackend::new(problem, p_term, rows, settings)?)
             }
             MpcSolverKind::Riccati => {
-                return Err(Error::BackendUnavailable(
-                    "the Riccati solver is not built in this version".into(),
-                ))
+                Backend::Riccati(Structured::new(problem, p_term, rows, settings.riccati())?)
             }
             _ => Backend::ActiveSet(Condensed::new(
                 problem,
@@ -330,6 +355,7 @@ impl LinearMpc {
                     c.set_keepout(normals.index_axis(ndarray::Axis(0), k), offsets.row(k), k)?;
                 }
             }
+            Backend::Riccati(r) => r.set_keepout(normals, offsets)?,
             Backend::Osqp(o) => o.set_keepout(normals, offsets)?,
         }
         Ok(())
@@ -384,6 +410,7 @@ impl LinearMpc {
         let ur = self.u_ref.slice(ndarray::s![..ur_rows, ..]);
         let info = match &mut self.backend {
             Backend::ActiveSet(c) => c.solve(x0, xr, ur, prev, &mut self.solution.u)?,
+            Backend::Riccati(r) => r.solve(x0, xr, ur, prev, &mut self.solution.u)?,
             Backend::Osqp(o) => o.solve(x0, xr, ur, prev, &mut self.solution.u)?,
         };
         // Predicted states from the dynamics (row-major slices: no index checks in the loop).
@@ -522,6 +549,7 @@ impl LinearMpc {
         self.settings.warm_start = on;
         match &mut self.backend {
             Backend::ActiveSet(c) => c.set_settings(self.settings.active_set()),
+            Backend::Riccati(r) => r.set_settings(self.settings.riccati()),
             Backend::Osqp(o) => o.set_warm_start(on),
         }
     }

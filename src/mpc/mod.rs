@@ -23,6 +23,7 @@ pub mod problem;
 pub mod qp;
 pub mod riccati;
 pub mod status;
+mod structured;
 
 pub use linear::{LinearMpc, MpcSettings, MpcSolution, MpcSolverKind, OwnedReference, Reference};
 pub use ocp::{OcpQp, StageRows};

@@ -398,6 +398,27 @@ impl MpcProblem {
         Ok(self)
     }
 
+    /// Largest ∞-norm of the state-transition products `A_{k−1}⋯A_0` over the horizon: how
+    /// much condensing amplifies the initial state (≫ 1 means ill-conditioned condensing).
+    pub fn growth(&self) -> f64 {
+        let n = self.nx();
+        let mut phi = Array2::<f64>::eye(n);
+        let mut worst = 1.0f64;
+        for k in 0..self.horizon {
+            phi = self.a_at(k).dot(&phi);
+            let norm = phi
+                .rows()
+                .into_iter()
+                .map(|r| r.iter().map(|v| v.abs()).sum::<f64>())
+                .fold(0.0, f64::max);
+            worst = worst.max(norm);
+            if !worst.is_finite() {
+                return f64::INFINITY;
+            }
+        }
+        worst
+    }
+
     /// The terminal cost in use: the given `P`, or the DARE solution.
     ///
     /// # Errors

@@ -97,6 +97,25 @@ def test_solvers_agree_and_osqp_is_available():
     np.testing.assert_allclose(ours.u, so.u, atol=1e-6)
 
 
+def test_riccati_solver_matches_the_active_set_solver():
+    A, B, Q, R, N = double_integrator(40)
+    kw = dict(u_min=[-0.3, -0.3], u_max=[0.3, 0.3], du_max=[0.1, 0.1], x_min=[-3, -3, -1, -1], x_max=[3, 3, 1, 1])
+    x0 = np.array([1.0, -1.0, 0.2, 0.0])
+    ours = ie.LinearMPC(A, B, Q, R, N, **kw)
+    ric = ie.LinearMPC(A, B, Q, R, N, solver="riccati", eps=1e-9, **kw)
+    assert ric.solver == "riccati" and ours.solver == "active-set"
+    normals = np.zeros((N, 4))
+    normals[:, 1] = -1.0
+    for mpc in (ours, ric):
+        mpc.set_keepout(normals, np.full(N, 0.8))  # y_k >= -0.8
+    a = ours.solve(x0, u_prev=np.zeros(2))
+    b = ric.solve(x0, u_prev=np.zeros(2))
+    assert a.status == "solved" and b.status in ("solved", "solved-inaccurate")
+    np.testing.assert_allclose(a.u, b.u, atol=1e-5)
+    # Long horizons pick the Riccati solver automatically.
+    assert ie.LinearMPC(A, B, Q, R, 200).solver == "riccati"
+
+
 def test_per_stage_references_and_batch_equal_one_by_one():
     A, B, Q, R, N = double_integrator(10)
     mpc = ie.LinearMPC(A, B, Q, R, N, u_min=[-0.5, -0.5], u_max=[0.5, 0.5])
