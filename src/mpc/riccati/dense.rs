@@ -155,16 +155,15 @@ pub(crate) fn dot<const FMA: bool>(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [0.0; 4];
-    let (ac, bc) = (a.chunks_exact(4), b.chunks_exact(4));
-    let (ar, br) = (ac.remainder(), bc.remainder());
-    for (x, y) in ac.zip(bc) {
+    let n4 = n / 4 * 4;
+    for c in (0..n4).step_by(4) {
         for l in 0..4 {
-            acc[l] = mul_add::<FMA>(x[l], y[l], acc[l]);
+            acc[l] = mul_add::<FMA>(a[c + l], b[c + l], acc[l]);
         }
     }
     let mut tail = 0.0;
-    for (x, y) in ar.iter().zip(br) {
-        tail = mul_add::<FMA>(*x, *y, tail);
+    for j in n4..n {
+        tail = mul_add::<FMA>(a[j], b[j], tail);
     }
     (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail
 }
@@ -172,8 +171,10 @@ pub(crate) fn dot<const FMA: bool>(a: &[f64], b: &[f64]) -> f64 {
 /// `y += alpha · x`.
 #[inline(always)]
 pub(crate) fn axpy<const FMA: bool>(alpha: f64, x: &[f64], y: &mut [f64]) {
-    for (yi, xi) in y.iter_mut().zip(x) {
-        *yi = mul_add::<FMA>(alpha, *xi, *yi);
+    let n = x.len().min(y.len());
+    let (x, y) = (&x[..n], &mut y[..n]);
+    for j in 0..n {
+        y[j] = mul_add::<FMA>(alpha, x[j], y[j]);
     }
 }
 
@@ -194,8 +195,8 @@ pub(crate) fn gemv_t<const FMA: bool>(
     for i in 0..m {
         let row = &a[i * n..(i + 1) * n];
         let xi = x[i];
-        for (yj, &aij) in y.iter_mut().zip(row) {
-            *yj = mul_add::<FMA>(aij, xi, *yj);
+        for j in 0..n {
+            y[j] = mul_add::<FMA>(row[j], xi, y[j]);
         }
     }
 }
@@ -265,8 +266,8 @@ pub(crate) fn cholesky<const FMA: bool>(
             let rowj = &head[j * n..j * n + j];
             let rowi = &mut tail[..n];
             let mut s = rowi[j];
-            for (&x, &y) in rowi[..j].iter().zip(rowj) {
-                s -= x * y;
+            for l in 0..j {
+                s -= rowi[l] * rowj[l];
             }
             rowi[j] = s * inv;
         }
@@ -284,8 +285,8 @@ pub(crate) fn trsm_lower<const FMA: bool>(n: usize, m: usize, l: &[f64], b: &mut
         for k in 0..i {
             let lik = l[i * n + k];
             let bk = &done[k * m..(k + 1) * m];
-            for (x, &y) in bi.iter_mut().zip(bk) {
-                *x = mul_add::<FMA>(-lik, y, *x);
+            for j in 0..m {
+                bi[j] = mul_add::<FMA>(-lik, bk[j], bi[j]);
             }
         }
         let inv = 1.0 / l[i * n + i];
