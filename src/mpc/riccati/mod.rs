@@ -100,8 +100,8 @@ use crate::mpc::status::{SolveInfo, SolveStatus};
 
 use crate::linalg::simd::{dispatch, SimdTask};
 use dense::{
-    axpy, cholesky, dot, gemm_nn, gemm_tn, gemv_n, gemv_t, symmetrize, syrk_tn_sub, trsm_lower,
-    trsv_lower, trsv_lower_t,
+    axpy, cholesky, dot, gemm_nn, gemm_tn, gemm_tn_lower, gemv_n, gemv_t, mirror_lower,
+    syrk_tn_sub, trsm_lower, trsv_lower, trsv_lower_t,
 };
 
 /// Settings of [`RiccatiSolver`].
@@ -1216,9 +1216,11 @@ impl RiccatiSolver {
             trsm_lower::<FMA>(nu, nx, lk, skk);
             let pnew = &mut pk[k * nxx..(k + 1) * nxx];
             pnew.copy_from_slice(&self.qt[k * nxx..(k + 1) * nxx]);
-            gemm_tn::<FMA>(nx, nx, nx, ak, &self.pa, pnew, true);
+            // AᵀPA and ŜᵀŜ are symmetric: lower triangles, then mirrored (this also keeps P
+            // exactly symmetric).
+            gemm_tn_lower::<FMA>(nx, nx, ak, &self.pa, pnew);
             syrk_tn_sub::<FMA>(nx, nu, skk, pnew);
-            symmetrize::<FMA>(nx, pnew);
+            mirror_lower(nx, pnew);
         }
         Ok(())
     }
