@@ -76,9 +76,11 @@ fn store_block(
 }
 
 /// `c (m×n) = alpha · aᵀ · b` with `a (k×m)`, `b (k×n)`, or `c += alpha · aᵀ·b` when `acc`.
+/// With `LOWER` (square, symmetric result) the register blocks strictly above the diagonal
+/// are skipped: only the lower triangle is valid afterwards (see [`mirror_lower`]).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm_tn_scaled<const FMA: bool>(
+pub(crate) fn gemm_tn_scaled<const FMA: bool, const LOWER: bool>(
     m: usize,
     n: usize,
     k: usize,
@@ -92,6 +94,9 @@ pub(crate) fn gemm_tn_scaled<const FMA: bool>(
     let (mb, nb) = (m / MR * MR, n / NR * NR);
     for i0 in (0..mb).step_by(MR) {
         for j0 in (0..nb).step_by(NR) {
+            if LOWER && j0 > i0 {
+                break;
+            }
             let mut s = [[0.0f64; NR]; MR];
             for l in 0..k {
                 let al = &a[l * m + i0..l * m + i0 + MR];
@@ -129,7 +134,30 @@ pub(crate) fn gemm_tn<const FMA: bool>(
     c: &mut [f64],
     acc: bool,
 ) {
-    gemm_tn_scaled::<FMA>(m, n, k, 1.0, a, b, c, acc);
+    gemm_tn_scaled::<FMA, false>(m, n, k, 1.0, a, b, c, acc);
+}
+
+/// `c (n×n) += aᵀ · b` for a product known to be symmetric, lower triangle only.
+#[inline(always)]
+pub(crate) fn gemm_tn_lower<const FMA: bool>(
+    n: usize,
+    k: usize,
+    a: &[f64],
+    b: &[f64],
+    c: &mut [f64],
+) {
+    gemm_tn_scaled::<FMA, true>(n, n, k, 1.0, a, b, c, true);
+}
+
+/// Copies the lower triangle of a square matrix onto its upper triangle.
+#[inline(always)]
+pub(crate) fn mirror_lower(n: usize, c: &mut [f64]) {
+    let c = &mut c[..n * n];
+    for i in 0..n {
+        for j in 0..i {
+            c[j * n + i] = c[i * n + j];
+        }
+    }
 }
 
 /// `y (m) = a (m×n) · x`, or `y += a·x` when `acc`.
@@ -155,16 +183,15 @@ pub(crate) fn dot<const FMA: bool>(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [0.0; 4];
-    let (ac, bc) = (a.chunks_exact(4), b.chunks_exact(4));
-    let (ar, br) = (ac.remainder(), bc.remainder());
-    for (x, y) in ac.zip(bc) {
+    let n4 = n / 4 * 4;
+    for c in (0..n4).step_by(4) {
         for l in 0..4 {
-            acc[l] = mul_add::<FMA>(x[l], y[l], acc[l]);
+            acc[l] = mul_add::<FMA>(a[c + l], b[c + l], acc[l]);
         }
     }
     let mut tail = 0.0;
-    for (x, y) in ar.iter().zip(br) {
-        tail = mul_add::<FMA>(*x, *y, tail);
+    for j in n4..n {
+        tail = mul_add::<FMA>(a[j], b[j], tail);
     }
     (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail
 }
@@ -172,8 +199,10 @@ pub(crate) fn dot<const FMA: bool>(a: &[f64], b: &[f64]) -> f64 {
 /// `y += alpha · x`.
 #[inline(always)]
 pub(crate) fn axpy<const FMA: bool>(alpha: f64, x: &[f64], y: &mut [f64]) {
-    for (yi, xi) in y.iter_mut().zip(x) {
-        *yi = mul_add::<FMA>(alpha, *xi, *yi);
+    let n = x.len().min(y.len());
+    let (x, y) = (&x[..n], &mut y[..n]);
+    for j in 0..n {
+        y[j] = mul_add::<FMA>(alpha, x[j], y[j]);
     }
 }
 
@@ -194,28 +223,16 @@ pub(crate) fn gemv_t<const FMA: bool>(
     for i in 0..m {
         let row = &a[i * n..(i + 1) * n];
         let xi = x[i];
-        for (yj, &aij) in y.iter_mut().zip(row) {
-            *yj = mul_add::<FMA>(aij, xi, *yj);
+        for j in 0..n {
+            y[j] = mul_add::<FMA>(row[j], xi, y[j]);
         }
     }
 }
 
-/// `c (n×n) -= aᵀ·a` with `a (k×n)`.
+/// `c (n×n) -= aᵀ·a` with `a (k×n)`, lower triangle only (see [`mirror_lower`]).
 #[inline(always)]
 pub(crate) fn syrk_tn_sub<const FMA: bool>(n: usize, k: usize, a: &[f64], c: &mut [f64]) {
-    gemm_tn_scaled::<FMA>(n, n, k, -1.0, a, a, c, true);
-}
-
-/// Replaces a square matrix by its symmetric part `(C + Cᵀ)/2`.
-#[inline(always)]
-pub(crate) fn symmetrize<const FMA: bool>(n: usize, c: &mut [f64]) {
-    for i in 0..n {
-        for j in 0..i {
-            let v = 0.5 * (c[i * n + j] + c[j * n + i]);
-            c[i * n + j] = v;
-            c[j * n + i] = v;
-        }
-    }
+    gemm_tn_scaled::<FMA, true>(n, n, k, -1.0, a, a, c, true);
 }
 
 /// Outcome of [`cholesky`] when the matrix is not (numerically) positive definite.
@@ -265,8 +282,8 @@ pub(crate) fn cholesky<const FMA: bool>(
             let rowj = &head[j * n..j * n + j];
             let rowi = &mut tail[..n];
             let mut s = rowi[j];
-            for (&x, &y) in rowi[..j].iter().zip(rowj) {
-                s -= x * y;
+            for l in 0..j {
+                s -= rowi[l] * rowj[l];
             }
             rowi[j] = s * inv;
         }
@@ -284,8 +301,8 @@ pub(crate) fn trsm_lower<const FMA: bool>(n: usize, m: usize, l: &[f64], b: &mut
         for k in 0..i {
             let lik = l[i * n + k];
             let bk = &done[k * m..(k + 1) * m];
-            for (x, &y) in bi.iter_mut().zip(bk) {
-                *x = mul_add::<FMA>(-lik, y, *x);
+            for j in 0..m {
+                bi[j] = mul_add::<FMA>(-lik, bk[j], bi[j]);
             }
         }
         let inv = 1.0 / l[i * n + i];
@@ -374,6 +391,26 @@ mod tests {
         let mut y2 = vec![0.0; m];
         gemv_t::<false>(n, m, &bt, &x, &mut y2, false);
         assert!(y.iter().zip(&y2).all(|(p, q)| (p - q).abs() < 1e-14));
+    }
+
+    #[test]
+    fn lower_triangle_products_match_full_ones() {
+        for n in [3, 4, 6, 9, 12] {
+            let k = 5;
+            let a = fill(k * n, 11);
+            let mut full = vec![0.5; n * n];
+            let mut low = full.clone();
+            gemm_tn::<false>(n, n, k, &a, &a, &mut full, true);
+            gemm_tn_lower::<false>(n, k, &a, &a, &mut low);
+            mirror_lower(n, &mut low);
+            assert!(
+                full.iter().zip(&low).all(|(x, y)| (x - y).abs() < 1e-13),
+                "n {n}"
+            );
+            syrk_tn_sub::<false>(n, k, &a, &mut low);
+            mirror_lower(n, &mut low);
+            assert!(low.iter().all(|v| (v - 0.5).abs() < 1e-13), "n {n}");
+        }
     }
 
     #[test]

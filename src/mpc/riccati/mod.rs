@@ -100,8 +100,8 @@ use crate::mpc::status::{SolveInfo, SolveStatus};
 
 use crate::linalg::simd::{dispatch, SimdTask};
 use dense::{
-    axpy, cholesky, dot, gemm_nn, gemm_tn, gemv_n, gemv_t, symmetrize, syrk_tn_sub, trsm_lower,
-    trsv_lower, trsv_lower_t,
+    axpy, cholesky, dot, gemm_nn, gemm_tn, gemm_tn_lower, gemv_n, gemv_t, mirror_lower,
+    syrk_tn_sub, trsm_lower, trsv_lower, trsv_lower_t,
 };
 
 /// Settings of [`RiccatiSolver`].
@@ -218,7 +218,9 @@ fn for_each_con(qp: &OcpQp, mut f: impl FnMut(usize, Con, f64, f64, f64)) {
     let n = qp.horizon;
     for k in 0..=n {
         if k < n {
-            for (j, (&lo, &hi)) in qp.u_lower[k].iter().zip(&qp.u_upper[k]).enumerate() {
+            let (los, his) = (&qp.u_lower[k], &qp.u_upper[k]);
+            for j in 0..los.len().min(his.len()) {
+                let (lo, hi) = (los[j], his[j]);
                 let kind = Kind::U(j);
                 if lo.is_finite() {
                     f(
@@ -249,7 +251,9 @@ fn for_each_con(qp: &OcpQp, mut f: impl FnMut(usize, Con, f64, f64, f64)) {
             }
         }
         if k > 0 {
-            for (j, (&lo, &hi)) in qp.x_lower[k].iter().zip(&qp.x_upper[k]).enumerate() {
+            let (los, his) = (&qp.x_lower[k], &qp.x_upper[k]);
+            for j in 0..los.len().min(his.len()) {
+                let (lo, hi) = (los[j], his[j]);
                 let kind = Kind::X(j);
                 if lo.is_finite() {
                     f(
@@ -788,7 +792,8 @@ impl RiccatiSolver {
     fn data_ok(&self, qp: &OcpQp) -> bool {
         let fin = |v: &[f64]| v.iter().all(|x| x.is_finite());
         let bounds = |lo: &ndarray::Array1<f64>, hi: &ndarray::Array1<f64>| {
-            lo.iter().zip(hi).all(|(&l, &h)| {
+            (0..lo.len().min(hi.len())).all(|j| {
+                let (l, h) = (lo[j], hi[j]);
                 !l.is_nan() && !h.is_nan() && l != f64::INFINITY && h != f64::NEG_INFINITY && l <= h
             })
         };
@@ -1037,13 +1042,13 @@ impl RiccatiSolver {
             rho = rho.max(v.abs());
         }
         let mut res_dual = 0.0f64;
-        for (r, g) in rx.iter_mut().zip(&self.cgx).skip(nx) {
-            *r += g;
-            res_dual = res_dual.max(r.abs());
+        for j in nx..rx.len() {
+            rx[j] += self.cgx[j];
+            res_dual = res_dual.max(rx[j].abs());
         }
-        for (r, g) in ru.iter_mut().zip(&self.cgu) {
-            *r += g;
-            res_dual = res_dual.max(r.abs());
+        for j in 0..ru.len() {
+            ru[j] += self.cgu[j];
+            res_dual = res_dual.max(ru[j].abs());
         }
         self.rx = rx;
         self.ru = ru;
@@ -1211,9 +1216,11 @@ impl RiccatiSolver {
             trsm_lower::<FMA>(nu, nx, lk, skk);
             let pnew = &mut pk[k * nxx..(k + 1) * nxx];
             pnew.copy_from_slice(&self.qt[k * nxx..(k + 1) * nxx]);
-            gemm_tn::<FMA>(nx, nx, nx, ak, &self.pa, pnew, true);
+            // AᵀPA and ŜᵀŜ are symmetric: lower triangles, then mirrored (this also keeps P
+            // exactly symmetric).
+            gemm_tn_lower::<FMA>(nx, nx, ak, &self.pa, pnew);
             syrk_tn_sub::<FMA>(nx, nu, skk, pnew);
-            symmetrize::<FMA>(nx, pnew);
+            mirror_lower(nx, pnew);
         }
         Ok(())
     }
@@ -1266,8 +1273,8 @@ impl RiccatiSolver {
             let (pvk, pvk1) = self.pv.split_at_mut((k + 1) * nx);
             let pd = &mut self.tx;
             gemv_n::<FMA>(nx, nx, p, &self.rdyn[k * nx..(k + 1) * nx], pd, false);
-            for (a, b) in pd.iter_mut().zip(&pvk1[..nx]) {
-                *a += b;
+            for j in 0..nx {
+                pd[j] += pvk1[j];
             }
             let gkk = &mut self.gk[k * nu..(k + 1) * nu];
             gkk.copy_from_slice(&gu[k * nu..(k + 1) * nu]);
@@ -1315,8 +1322,9 @@ impl RiccatiSolver {
                 false,
             );
             gemv_n::<FMA>(nx, nu, &self.b[k * nxu..(k + 1) * nxu], duk, dxk1, true);
-            for (v, r) in dxk1.iter_mut().zip(&self.rdyn[k * nx..(k + 1) * nx]) {
-                *v += r;
+            let rd = &self.rdyn[k * nx..(k + 1) * nx];
+            for j in 0..nx {
+                dxk1[j] += rd[j];
             }
             let dpk = &mut self.dpi[k * nx..(k + 1) * nx];
             gemv_n::<FMA>(
@@ -1327,8 +1335,9 @@ impl RiccatiSolver {
                 dpk,
                 false,
             );
-            for (v, p) in dpk.iter_mut().zip(&self.pv[(k + 1) * nx..(k + 2) * nx]) {
-                *v += p;
+            let pvn = &self.pv[(k + 1) * nx..(k + 2) * nx];
+            for j in 0..nx {
+                dpk[j] += pvn[j];
             }
         }
         // Recover the inequality steps.
@@ -1647,14 +1656,14 @@ impl RiccatiSolver {
     #[inline(always)]
     fn take_step<const FMA: bool>(&mut self, alpha: f64) {
         let nx = self.nx;
-        for (v, d) in self.x[nx..].iter_mut().zip(&self.dx[nx..]) {
-            *v += alpha * d;
+        for j in nx..self.x.len() {
+            self.x[j] += alpha * self.dx[j];
         }
-        for (v, d) in self.u.iter_mut().zip(&self.du) {
-            *v += alpha * d;
+        for j in 0..self.u.len() {
+            self.u[j] += alpha * self.du[j];
         }
-        for (v, d) in self.pi.iter_mut().zip(&self.dpi) {
-            *v += alpha * d;
+        for j in 0..self.pi.len() {
+            self.pi[j] += alpha * self.dpi[j];
         }
         for i in 0..self.cons.len() {
             self.t[i] += alpha * self.dt[i];
