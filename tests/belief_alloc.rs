@@ -2,7 +2,9 @@
 
 mod common;
 
-use intent_engine::belief::acquisition::{improvement_into, ucb_into, Improvement, ParticleUtilities};
+use intent_engine::belief::acquisition::{
+    improvement_into, ucb_into, Improvement, ParticleUtilities,
+};
 use intent_engine::belief::resample::resample_into;
 use intent_engine::belief::{
     FilterSettings, Goal, GoalInference, GoalModelSettings, LinearGaussian, ParticleFilter,
@@ -14,7 +16,11 @@ static GLOBAL: common::Counting = common::Counting;
 
 #[test]
 fn filter_steps_resampling_and_acquisition_do_not_allocate() {
-    let goals = [Goal::point(5.0, 0.0), Goal::point(0.0, 5.0), Goal::point(-3.0, -3.0)];
+    let goals = [
+        Goal::point(5.0, 0.0),
+        Goal::point(0.0, 5.0),
+        Goal::point(-3.0, -3.0),
+    ];
     for scheme in [
         Resampling::Systematic,
         Resampling::Stratified,
@@ -70,7 +76,8 @@ fn filter_steps_resampling_and_acquisition_do_not_allocate() {
     improvement_into(Improvement::LogExpected, &mu, &sd, 0.6, 0.0, &mut out).unwrap();
     let pu = ParticleUtilities::new(&u, &w, 8).unwrap();
     pu.ucb_into(2.0, &mut out2[..8], &mut out[..8]).unwrap();
-    pu.expected_improvement_into(3.0, 0.0, &mut out[..8]).unwrap();
+    pu.expected_improvement_into(3.0, 0.0, &mut out[..8])
+        .unwrap();
     let _ = pu.thompson(1);
     assert_eq!(common::allocs(), before);
 }

@@ -11,12 +11,18 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 
 /// A constant-velocity model observed in position (2 states, 1 observation).
+#[allow(clippy::type_complexity)] // A, Q, H, R, m0, P0
 fn lg_matrices() -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
     let dt = 0.5;
     let q = 0.3;
     (
         vec![1.0, dt, 0.0, 1.0],
-        vec![q * dt.powi(3) / 3.0, q * dt * dt / 2.0, q * dt * dt / 2.0, q * dt],
+        vec![
+            q * dt.powi(3) / 3.0,
+            q * dt * dt / 2.0,
+            q * dt * dt / 2.0,
+            q * dt,
+        ],
         vec![1.0, 0.0],
         vec![0.4],
         vec![0.0, 1.0],
@@ -100,7 +106,10 @@ fn log_likelihood_within_three_standard_errors_of_kalman() {
             (mean - exact).abs() < 3.0 * se.max(1e-3),
             "guided={guided}: log Z {mean} ± {se} vs Kalman {exact}"
         );
-        assert!(mean_err < 0.1, "guided={guided}: filtered mean off by {mean_err}");
+        assert!(
+            mean_err < 0.1,
+            "guided={guided}: filtered mean off by {mean_err}"
+        );
     }
 }
 
@@ -138,7 +147,11 @@ fn every_resampler_tracks_the_kalman_log_likelihood() {
 }
 
 fn goal_filter(par: Par) -> GoalInference {
-    let goals = [Goal::point(5.0, 0.0), Goal::point(0.0, 5.0), Goal::point(-3.0, -3.0)];
+    let goals = [
+        Goal::point(5.0, 0.0),
+        Goal::point(0.0, 5.0),
+        Goal::point(-3.0, -3.0),
+    ];
     GoalInference::new(
         &goals,
         GoalModelSettings {

@@ -45,7 +45,12 @@ fn kalman_loglik(s: &GoalModelSettings, g: Goal, zs: &[[f64; 2]]) -> f64 {
     let mut ll = 0.0;
     for (axis, goal) in [(0, g.x), (1, g.y)] {
         let mut m = Vector2::new(s.init_mean[axis], s.init_mean[axis + 2]);
-        let mut p = Matrix2::new(s.init_std[axis].powi(2), 0.0, 0.0, s.init_std[axis + 2].powi(2));
+        let mut p = Matrix2::new(
+            s.init_std[axis].powi(2),
+            0.0,
+            0.0,
+            s.init_std[axis + 2].powi(2),
+        );
         for z in zs {
             m = am * m + b * goal;
             p = am * p * am.transpose() + q;
@@ -63,7 +68,11 @@ fn kalman_loglik(s: &GoalModelSettings, g: Goal, zs: &[[f64; 2]]) -> f64 {
 #[test]
 fn goal_posterior_within_tv_002_of_the_exact_posterior_at_n_10000() {
     let s = settings();
-    let goals = [Goal::point(4.0, 1.0), Goal::point(3.0, 3.0), Goal::point(-2.0, 3.0)];
+    let goals = [
+        Goal::point(4.0, 1.0),
+        Goal::point(3.0, 3.0),
+        Goal::point(-2.0, 3.0),
+    ];
     // Simulate a walk toward goal 0 from the model itself.
     let (am, b, q) = axis_model(&s);
     let lq = q.cholesky().map_or(Matrix2::zeros(), |c| c.l());
@@ -83,7 +92,10 @@ fn goal_posterior_within_tv_002_of_the_exact_posterior_at_n_10000() {
         zs.push(z);
     }
     for t in [4, 8, 12] {
-        let ll: Vec<f64> = goals.iter().map(|&g| kalman_loglik(&s, g, &zs[..t])).collect();
+        let ll: Vec<f64> = goals
+            .iter()
+            .map(|&g| kalman_loglik(&s, g, &zs[..t]))
+            .collect();
         let mx = ll.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let tot: f64 = ll.iter().map(|l| (l - mx).exp()).sum();
         let exact: Vec<f64> = ll.iter().map(|l| (l - mx).exp() / tot).collect();
@@ -105,9 +117,21 @@ fn goal_posterior_within_tv_002_of_the_exact_posterior_at_n_10000() {
         lz_exact = lz_exact.max(mx + (tot / 3.0).ln());
         let mut post = vec![0.0; 3];
         intent_engine::belief::goal_probabilities_into(&pf, &mut post);
-        let tv: f64 = 0.5 * post.iter().zip(&exact).map(|(a, b)| (a - b).abs()).sum::<f64>();
-        eprintln!("t={t}: exact {exact:?} pf {post:?} tv {tv:.4}; log Z {} vs {lz_exact}", pf.log_z());
+        let tv: f64 = 0.5
+            * post
+                .iter()
+                .zip(&exact)
+                .map(|(a, b)| (a - b).abs())
+                .sum::<f64>();
+        eprintln!(
+            "t={t}: exact {exact:?} pf {post:?} tv {tv:.4}; log Z {} vs {lz_exact}",
+            pf.log_z()
+        );
         assert!(tv < 0.02, "t={t}: TV {tv} (exact {exact:?}, pf {post:?})");
-        assert!((pf.log_z() - lz_exact).abs() < 0.2, "log Z {} vs {lz_exact}", pf.log_z());
+        assert!(
+            (pf.log_z() - lz_exact).abs() < 0.2,
+            "log Z {} vs {lz_exact}",
+            pf.log_z()
+        );
     }
 }

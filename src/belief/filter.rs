@@ -39,7 +39,7 @@ impl<'a> Particles<'a> {
     /// # Panics
     /// If `len == 0` or `data.len()` is not a multiple of `len`.
     pub fn new(data: &'a mut [f64], len: usize, start: usize) -> Self {
-        assert!(len > 0 && data.len() % len == 0, "chunk layout");
+        assert!(len > 0 && data.len().is_multiple_of(len), "chunk layout");
         Self { data, len, start }
     }
 
@@ -833,7 +833,7 @@ impl<M: Model> ParticleFilter<M> {
                 format_args!("must be < {}, got {c}", self.dim),
             ));
         }
-        if nc == 0 || horizon == 0 || out.len() % (horizon * nc) != 0 {
+        if nc == 0 || horizon == 0 || !out.len().is_multiple_of(horizon * nc) {
             return Err(Error::shape(
                 "out",
                 format_args!(
@@ -901,6 +901,15 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     s
 }
 
+/// One chunk's `(index, (((states, log-weights), rng), scratch))`.
+type ChunkItem<'a> = (
+    usize,
+    (
+        ((&'a mut [f64], &'a mut [f64]), &'a mut ChaCha8Rng),
+        &'a mut [f64],
+    ),
+);
+
 /// Runs `f` on every chunk: `(particles, log-weights, rng, scratch)`.
 #[allow(clippy::too_many_arguments)]
 fn for_each_chunk(
@@ -914,10 +923,7 @@ fn for_each_chunk(
     f: impl Fn(&mut Particles<'_>, &mut [f64], &mut ChaCha8Rng, &mut [f64]) + Sync + Send,
 ) {
     let per = scratch.len() / n.max(1);
-    let body = |(b, (((d, lw), rng), s)): (
-        usize,
-        (((&mut [f64], &mut [f64]), &mut ChaCha8Rng), &mut [f64]),
-    )| {
+    let body = |(b, (((d, lw), rng), s)): ChunkItem<'_>| {
         let len = lw.len();
         let mut p = Particles {
             data: d,

@@ -110,7 +110,7 @@ fn sincos_2pi<const FMA: bool>(u: f64) -> (f64, f64) {
     // φ = qπ/2 + π/4: (sin φ, cos φ) = h·(+,+), (+,−), (−,−), (−,+) for q = 0..3.
     let h = std::f64::consts::FRAC_1_SQRT_2;
     let sp = if q < 1.5 { h } else { -h };
-    let cp = if q < 0.5 || q > 2.5 { h } else { -h };
+    let cp = if (0.5..=2.5).contains(&q) { -h } else { h };
     // sin(φ + r) = sin φ cos r + cos φ sin r; cos(φ + r) = cos φ cos r − sin φ sin r.
     (
         mul_add::<FMA>(sp, cos_r, cp * sin_r),

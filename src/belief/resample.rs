@@ -268,7 +268,7 @@ pub fn rejection_into<R: Rng + ?Sized>(
     out: &mut [usize],
 ) {
     let n = weights.len();
-    if n == 0 || !(w_max > 0.0) {
+    if n == 0 || w_max.is_nan() || w_max <= 0.0 {
         return;
     }
     for (k, o) in out.iter_mut().enumerate() {

@@ -5,6 +5,7 @@
 //! into an exception so none escapes as `PanicException`.
 
 mod array;
+mod belief;
 mod errors;
 mod gp;
 mod kernels;
@@ -42,6 +43,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     kernels::register(m)?;
     gp::register(m)?;
     sparse::register(m)?;
+    belief::register(m)?;
     m.add_function(wrap_pyfunction!(cuda_available, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(default_scenario_json, m)?)?;
