@@ -8,30 +8,45 @@ The compute cores are written in Rust; this package is a thin Python skin over t
 (2, 2)
 """
 
-from intent_engine import kernels
+from intent_engine import acquisition, kernels
 from intent_engine._core import (
     BackendUnavailableError,
     GaussianProcess,
+    GoalInference,
     IntentEngineError,
     InvalidInputError,
     NumericalError,
+    ParticleFilter,
     SparseGaussianProcess,
     __version__,
     cuda_available,
     default_scenario_json,
+    multinomial_resample,
+    rejection_resample,
+    residual_resample,
     simd_level,
+    stratified_resample,
+    systematic_resample,
 )
 
 __all__ = [
     "BackendUnavailableError",
     "GaussianProcess",
+    "GoalInference",
     "IntentEngineError",
     "InvalidInputError",
     "NumericalError",
+    "ParticleFilter",
     "SparseGaussianProcess",
     "__version__",
+    "acquisition",
     "cuda_available",
     "default_scenario_json",
     "kernels",
+    "multinomial_resample",
+    "rejection_resample",
+    "residual_resample",
     "simd_level",
+    "stratified_resample",
+    "systematic_resample",
 ]
