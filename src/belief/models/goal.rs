@@ -564,11 +564,13 @@ impl GoalInference {
     pub fn new(goals: &[Goal], model: GoalModelSettings, filter: FilterSettings) -> Result<Self> {
         let m = GoalModel::new(goals, model)?;
         let k = m.n_goals();
-        Ok(Self {
+        let mut gi = Self {
             pf: ParticleFilter::new(m, filter)?,
             initialised: false,
             probs: vec![0.0; k],
-        })
+        };
+        gi.refresh_probs();
+        Ok(gi)
     }
 
     /// Assimilates an observed position `[x, y]`.
