@@ -9,7 +9,11 @@ use intent_engine::belief::{FilterSettings, Goal, GoalInference, GoalModelSettin
 use rand::{Rng, SeedableRng};
 
 fn goal_step(c: &mut Criterion) {
-    let goals = [Goal::point(6.0, 0.0), Goal::point(0.0, 6.0), Goal::point(-4.0, -4.0)];
+    let goals = [
+        Goal::point(6.0, 0.0),
+        Goal::point(0.0, 6.0),
+        Goal::point(-4.0, -4.0),
+    ];
     let mut g = c.benchmark_group("goal_inference_step");
     for n in [10_000usize, 100_000] {
         let mut gi = GoalInference::new(

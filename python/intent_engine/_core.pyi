@@ -354,6 +354,7 @@ class GoalInference:
         velocity_noise: float = 0.5,
         switch_prob: float = 0.0,
         slow_radius: float = 0.5,
+        velocity_model: str = "constant_speed",
         threads: int = 1,
     ) -> GoalInference: ...
     def update(self, z: _Vector) -> _Status:

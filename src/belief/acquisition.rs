@@ -267,7 +267,7 @@ impl<'a> ParticleUtilities<'a> {
                 ),
             ));
         }
-        check_finite("utilities", utilities)?;
+        super::check_finite_fast("utilities", utilities)?;
         Ok(Self {
             utilities,
             weights,
@@ -469,15 +469,28 @@ mod tests {
     fn log_ei_matches_the_exact_reference_to_1e_10_over_minus_40_to_40() {
         let text = include_str!("../../data/log_ei_reference.csv");
         let mut n = 0;
-        for line in text.lines().filter(|l| !l.starts_with('#') && !l.starts_with('z')) {
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.starts_with('z'))
+        {
             let (z, v) = line.split_once(',').unwrap();
             let (z, v): (f64, f64) = (z.parse().unwrap(), v.parse().unwrap());
             let got = log_h(z);
-            assert!((got - v).abs() <= 1e-10 * v.abs().max(1.0), "z={z}: {got} vs {v}");
+            assert!(
+                (got - v).abs() <= 1e-10 * v.abs().max(1.0),
+                "z={z}: {got} vs {v}"
+            );
             // Through the public API with a scale: log EI(μ, σ) = log σ + log h((μ − best)/σ).
             let mut out = [0.0];
-            improvement_into(Improvement::LogExpected, &[2.0 * z + 1.0], &[2.0], 1.0, 0.0, &mut out)
-                .unwrap();
+            improvement_into(
+                Improvement::LogExpected,
+                &[2.0 * z + 1.0],
+                &[2.0],
+                1.0,
+                0.0,
+                &mut out,
+            )
+            .unwrap();
             assert!((out[0] - (v + 2f64.ln())).abs() <= 1e-10 * v.abs().max(1.0));
             n += 1;
         }
@@ -495,9 +508,17 @@ mod tests {
         for i in 0..4 {
             assert!((ei[i].ln() - lei[i]).abs() < 1e-12, "{i}");
         }
-        assert_eq!((ei[2], pi[2]), (0.2, 1.0));
+        assert!((ei[2] - 0.2).abs() < 1e-15 && pi[2] == 1.0);
         assert!((pi[1] - norm_cdf(-0.1)).abs() < 1e-15);
-        assert!(improvement_into(Improvement::Expected, &[f64::NAN], &[1.0], 0.0, 0.0, &mut [0.0]).is_err());
+        assert!(improvement_into(
+            Improvement::Expected,
+            &[f64::NAN],
+            &[1.0],
+            0.0,
+            0.0,
+            &mut [0.0]
+        )
+        .is_err());
         assert!(ucb_into(&[1.0], &[-1.0], 1.0, &mut [0.0]).is_err());
     }
 
@@ -514,7 +535,8 @@ mod tests {
         p.expected_improvement_into(0.5, 0.0, &mut ei).unwrap();
         assert_eq!(ei, [0.25 * 0.5 + 0.75 * 2.5, 0.75 * 0.5, 0.25 * 1.5]);
         let mut pi = [0.0; 3];
-        p.probability_of_improvement_into(0.5, 0.0, &mut pi).unwrap();
+        p.probability_of_improvement_into(0.5, 0.0, &mut pi)
+            .unwrap();
         assert_eq!(pi, [1.0, 0.75, 0.25]);
         let picks: Vec<usize> = (0..400).map(|s| p.thompson(s)).collect();
         let frac0 = picks.iter().filter(|&&a| a == 0).count() as f64 / 400.0;

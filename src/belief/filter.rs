@@ -1013,21 +1013,26 @@ impl SimdTask for ReduceTask<'_> {
     fn run<const FMA: bool>(self) -> [f64; 3] {
         match self.op {
             Reduce::Max => {
+                // NaN becomes -inf (an impossible particle) in the same pass.
                 let mut m = [f64::NEG_INFINITY; 8];
-                for l in self.lw.iter_mut() {
-                    if l.is_nan() {
-                        *l = f64::NEG_INFINITY;
-                    }
-                }
-                let mut it = self.lw.chunks_exact(8);
+                let mut it = self.lw.chunks_exact_mut(8);
                 for c in &mut it {
                     for k in 0..8 {
-                        m[k] = m[k].max(c[k]);
+                        let v = if c[k].is_nan() {
+                            f64::NEG_INFINITY
+                        } else {
+                            c[k]
+                        };
+                        c[k] = v;
+                        m[k] = m[k].max(v);
                     }
                 }
                 let mut r = m.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                for &x in it.remainder() {
-                    r = r.max(x);
+                for x in it.into_remainder() {
+                    if x.is_nan() {
+                        *x = f64::NEG_INFINITY;
+                    }
+                    r = r.max(*x);
                 }
                 [r, 0.0, 0.0]
             }

@@ -1,10 +1,12 @@
 //! Fast, seeded random numbers for the propagation loops.
 //!
-//! Uniforms come from a ChaCha8 stream (53-bit mantissas); normals from a vectorised
-//! Box–Muller transform built on the crate's branch-free `ln` and a short sine/cosine
-//! polynomial, so a chunk of normals costs a few nanoseconds each and LLVM keeps the transform
-//! in SIMD registers. Box–Muller is exact in distribution; its only approximation is the
-//! polynomial (absolute error below 1e-15).
+//! Each fill draws one 64-bit key from the chunk's ChaCha8 stream and then expands it with a
+//! counter-based SplitMix64 (`mix(key + i·γ)`, the generator behind Java's `SplittableRandom`,
+//! which passes BigCrush): the expansion is a pure function of the index, so LLVM vectorises it
+//! (AVX-512DQ has 64-bit multiplies), and results stay a deterministic function of the seed and
+//! the chunk — never of the thread count. Normals use a vectorised Box–Muller transform built
+//! on the crate's branch-free `ln` and a short sine/cosine polynomial (absolute error below
+//! 1e-15); Box–Muller is exact in distribution.
 
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
@@ -25,10 +27,35 @@ pub(crate) fn closed_open(bits: u64) -> f64 {
     (bits >> 11) as f64 * TWO_M53
 }
 
+const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// SplitMix64's output function.
+#[inline(always)]
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// Fills `out` with uniforms in `[0, 1)`.
 pub fn fill_uniform(rng: &mut ChaCha8Rng, out: &mut [f64]) {
-    for x in out {
-        *x = closed_open(rng.next_u64());
+    let key = rng.next_u64();
+    simd::dispatch(Uniforms { key, out });
+}
+
+struct Uniforms<'a> {
+    key: u64,
+    out: &'a mut [f64],
+}
+
+impl SimdTask for Uniforms<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        let key = self.key;
+        for (i, x) in self.out.iter_mut().enumerate() {
+            *x = closed_open(mix(key.wrapping_add((i as u64).wrapping_mul(GAMMA))));
+        }
     }
 }
 
@@ -46,17 +73,14 @@ pub fn fill_uniform(rng: &mut ChaCha8Rng, out: &mut [f64]) {
 /// ```
 pub fn fill_normal(rng: &mut ChaCha8Rng, out: &mut [f64]) {
     let h = out.len() / 2;
+    let key = rng.next_u64();
     let (a, rest) = out.split_at_mut(h);
     let (b, tail) = rest.split_at_mut(h);
-    for (x, y) in a.iter_mut().zip(b.iter_mut()) {
-        *x = open_closed(rng.next_u64());
-        *y = closed_open(rng.next_u64());
-    }
-    simd::dispatch(BoxMuller { a, b });
+    simd::dispatch(BoxMuller { key, a, b });
     if let Some(t) = tail.first_mut() {
-        let mut one = [open_closed(rng.next_u64())];
-        let mut two = [closed_open(rng.next_u64())];
+        let (mut one, mut two) = ([0.0], [0.0]);
         simd::dispatch(BoxMuller {
+            key: rng.next_u64(),
             a: &mut one,
             b: &mut two,
         });
@@ -64,8 +88,10 @@ pub fn fill_normal(rng: &mut ChaCha8Rng, out: &mut [f64]) {
     }
 }
 
-/// In place: `(u₁, u₂) → (r cos θ, r sin θ)` with `r = √(−2 ln u₁)`, `θ = 2π u₂`.
+/// `(a[i], b[i]) = (r cos θ, r sin θ)` with `r = √(−2 ln u₁)`, `θ = 2π u₂`, the uniforms
+/// drawn from the counter stream of `key`.
 struct BoxMuller<'a> {
+    key: u64,
     a: &'a mut [f64],
     b: &'a mut [f64],
 }
@@ -74,9 +100,13 @@ impl SimdTask for BoxMuller<'_> {
     type Output = ();
     #[inline(always)]
     fn run<const FMA: bool>(self) -> Self::Output {
-        for (x, y) in self.a.iter_mut().zip(self.b.iter_mut()) {
-            let r = (-2.0 * simd::ln::<FMA>(*x)).sqrt();
-            let (s, c) = sincos_2pi::<FMA>(*y);
+        let key = self.key;
+        for (i, (x, y)) in self.a.iter_mut().zip(self.b.iter_mut()).enumerate() {
+            let c0 = key.wrapping_add((2 * i as u64).wrapping_mul(GAMMA));
+            let u1 = open_closed(mix(c0));
+            let u2 = closed_open(mix(c0.wrapping_add(GAMMA)));
+            let r = (-2.0 * simd::ln::<FMA>(u1)).sqrt();
+            let (s, c) = sincos_2pi::<FMA>(u2);
             *x = r * c;
             *y = r * s;
         }

@@ -88,14 +88,29 @@ pub fn check_weights(weights: &[f64]) -> Result<f64> {
     if weights.is_empty() {
         return Err(Error::shape("weights", "must not be empty"));
     }
-    crate::error::check_finite("weights", weights)?;
-    if let Some(i) = weights.iter().position(|&w| w < 0.0) {
+    super::check_finite_fast("weights", weights)?;
+    // One vectorised pass for the minimum and the sum (8 lanes).
+    let (mut mn, mut sm) = ([f64::INFINITY; 8], [0.0f64; 8]);
+    let mut it = weights.chunks_exact(8);
+    for c in &mut it {
+        for k in 0..8 {
+            mn[k] = mn[k].min(c[k]);
+            sm[k] += c[k];
+        }
+    }
+    let mut min = mn.iter().copied().fold(f64::INFINITY, f64::min);
+    let mut total = sm.iter().sum::<f64>();
+    for &w in it.remainder() {
+        min = min.min(w);
+        total += w;
+    }
+    if min < 0.0 {
+        let i = weights.iter().position(|&w| w < 0.0).unwrap_or(0);
         return Err(Error::invalid_value(
             "weights",
             format_args!("must be non-negative, got {} at index {i}", weights[i]),
         ));
     }
-    let total: f64 = weights.iter().sum();
     if !(total > 0.0 && total.is_finite()) {
         return Err(Error::invalid_value(
             "weights",

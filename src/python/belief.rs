@@ -64,6 +64,20 @@ fn point_arg(obj: &Bound<'_, PyAny>, name: &'static str) -> PyResult<[f64; 2]> {
     Ok([v[0], v[1]])
 }
 
+/// "constant_speed" (walk at `speed` toward the goal) or "heading" (keep the current speed,
+/// steer toward the goal).
+fn velocity_model_arg(py: Python<'_>, name: &str, slow_radius: f64) -> PyResult<GoalVelocity> {
+    match name {
+        "constant_speed" => Ok(GoalVelocity::ConstantSpeed { slow_radius }),
+        "heading" => Ok(GoalVelocity::Heading { slow_radius }),
+        _ => Err(invalid(
+            py,
+            "velocity_model",
+            format_args!("expected \"constant_speed\" or \"heading\", got {name:?}"),
+        )),
+    }
+}
+
 fn scheme(py: Python<'_>, name: &str) -> PyResult<Resampling> {
     Resampling::parse(name).map_err(|e| to_py(py, &e))
 }
@@ -80,7 +94,7 @@ impl PyGoalInference {
     #[new]
     #[pyo3(signature = (goals, *, n_particles=1000, dt=0.1, seed=0, speed=1.2, obs_noise=0.05,
         resampling="systematic", ess_threshold=0.5, rationality=1.0, velocity_noise=0.5,
-        switch_prob=0.0, slow_radius=0.5, threads=1))]
+        switch_prob=0.0, slow_radius=0.5, velocity_model="constant_speed", threads=1))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -96,6 +110,7 @@ impl PyGoalInference {
         velocity_noise: f64,
         switch_prob: f64,
         slow_radius: f64,
+        velocity_model: &str,
         threads: i64,
     ) -> PyResult<Self> {
         let goals = goals_arg(goals)?;
@@ -106,7 +121,7 @@ impl PyGoalInference {
             velocity_noise,
             obs_noise,
             switch_prob,
-            velocity: GoalVelocity::ConstantSpeed { slow_radius },
+            velocity: velocity_model_arg(py, velocity_model, slow_radius)?,
             ..Default::default()
         };
         let filter = FilterSettings {

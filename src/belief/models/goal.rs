@@ -23,13 +23,12 @@
 //! at run time by editing one row. An optional switching probability per step makes the goal
 //! an HMM (a forward step per particle before sampling).
 
-use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 
 use crate::belief::filter::{
     FilterSettings, Model, ParticleFilter, Particles, ParticlesRef, StepInfo,
 };
-use crate::belief::noise::{closed_open, fill_normal};
+use crate::belief::noise::{fill_normal, fill_uniform};
 use crate::error::{check_finite, check_positive, Error, Result};
 use crate::linalg::simd::{self, SimdTask};
 
@@ -57,6 +56,12 @@ impl Goal {
 pub enum GoalVelocity {
     /// `speed` toward the goal, scaled down linearly within `slow_radius` of its region.
     ConstantSpeed {
+        /// Distance from the goal region over which the person slows to a stop (m, > 0).
+        slow_radius: f64,
+    },
+    /// The person's own current speed `|v|` toward the goal (only the heading is goal-directed),
+    /// scaled down within `slow_radius`: suits crowds whose walking speeds vary widely.
+    Heading {
         /// Distance from the goal region over which the person slows to a stop (m, > 0).
         slow_radius: f64,
     },
@@ -126,8 +131,8 @@ impl GoalModelSettings {
             return Err(Error::invalid_value("switch_prob", "must be in [0, 1]"));
         }
         match self.velocity {
-            GoalVelocity::ConstantSpeed { slow_radius } => {
-                check_positive("slow_radius", slow_radius)?
+            GoalVelocity::ConstantSpeed { slow_radius } | GoalVelocity::Heading { slow_radius } => {
+                check_positive("slow_radius", slow_radius)?;
             }
             GoalVelocity::Linear { gain } => {
                 if !gain.is_finite() {
@@ -289,9 +294,7 @@ impl Model for GoalModel {
         let (aux, rest) = rest.split_at_mut(len);
         let (tgt, rest) = rest.split_at_mut(2 * k * len);
         let lg = &mut rest[..k * len];
-        for x in u.iter_mut() {
-            *x = closed_open(rng.next_u64());
-        }
+        fill_uniform(rng, u);
         fill_normal(rng, eps);
         simd::dispatch(GoalStep {
             m: self,
@@ -430,6 +433,18 @@ impl<'a, I: Iterator<Item = &'a mut [f64]>> SimdTask for GoalStep<'a, I> {
                         oy[i] = sc * dy;
                     }
                 }
+                GoalVelocity::Heading { slow_radius } => {
+                    let inv_slow = 1.0 / slow_radius;
+                    for i in 0..len {
+                        let (dx, dy) = (goal.x - px[i], goal.y - py[i]);
+                        let d = (dx * dx + dy * dy).sqrt();
+                        let sp = (vx[i] * vx[i] + vy[i] * vy[i]).sqrt();
+                        let ramp = ((d - goal.radius).max(0.0) * inv_slow).min(1.0);
+                        let sc = sp * ramp / d.max(1e-9);
+                        ox[i] = sc * dx;
+                        oy[i] = sc * dy;
+                    }
+                }
             }
         }
         // 3. Selected target (u reused for tx_sel, aux for ty_sel), new velocity and position.
@@ -482,15 +497,19 @@ impl<'a, I: Iterator<Item = &'a mut [f64]>> SimdTask for GoalStep<'a, I> {
                 tot[i] += q;
             }
         }
+        // tot > 0 always in exact arithmetic (the sampled goal has p > 0); guard underflow by
+        // falling back to uniform (`inv = 0`, `add = 1/K`).
+        let uni = 1.0 / k as f64;
+        let add = lmax; // reuse
+        for i in 0..len {
+            let ok = tot[i] > 0.0;
+            add[i] = if ok { 0.0 } else { uni };
+            tot[i] = if ok { 1.0 / tot[i] } else { 0.0 };
+        }
         for g in 0..k {
             let row = pr.get(g);
             for i in 0..len {
-                // tot > 0 always in exact arithmetic (the sampled goal has p > 0); guard underflow.
-                row[i] = if tot[i] > 0.0 {
-                    row[i] / tot[i]
-                } else {
-                    1.0 / k as f64
-                };
+                row[i] = simd::mul_add::<FMA>(row[i], tot[i], add[i]);
             }
         }
     }
