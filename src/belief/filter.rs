@@ -361,9 +361,11 @@ impl<M: Model> ParticleFilter<M> {
             self.dim,
             &mut self.states,
             &mut self.logw,
+            &mut self.w,
             &mut self.rngs,
             &mut self.scratch,
-            |p, _, rng, s| model.sample_initial(p, rng, s),
+            &mut self.partial,
+            |p, c| model.sample_initial(p, c.rng, c.scratch),
         );
         self.set_uniform_weights();
         self.log_z = 0.0;
@@ -387,24 +389,38 @@ impl<M: Model> ParticleFilter<M> {
         self.model.check_observation(obs)?;
         let model = &self.model;
         let par = self.settings.par;
+        // Move, weigh and reduce each chunk while it is hot in cache: with the chunk's own
+        // maximum m_b, w = exp(ℓ − m_b), S_b = Σw, S2_b = Σw² (NaN counts as impossible).
         for_each_chunk(
             par,
             self.n,
             self.dim,
             &mut self.states,
             &mut self.logw,
+            &mut self.w,
             &mut self.rngs,
             &mut self.scratch,
-            |p, lw, rng, s| {
-                if !model.propose(p, obs, rng, s, lw) {
-                    model.propagate(p, rng, s);
-                    model.log_likelihood(p.as_ref(), obs, s, lw);
+            &mut self.partial,
+            |p, c| {
+                if !model.propose(p, obs, c.rng, c.scratch, c.lw) {
+                    model.propagate(p, c.rng, c.scratch);
+                    model.log_likelihood(p.as_ref(), obs, c.scratch, c.lw);
                 }
+                let [m, ..] = simd::dispatch(ReduceTask {
+                    op: Reduce::Max,
+                    lw: &mut *c.lw,
+                    w: &mut *c.w,
+                });
+                let mut r = simd::dispatch(ReduceTask {
+                    op: Reduce::ExpSum(m),
+                    lw: c.lw,
+                    w: c.w,
+                });
+                r[0] = m;
+                *c.partial = r;
             },
         );
         self.steps += 1;
-        // Pass 1: per-chunk maxima (NaN counts as an impossible particle).
-        self.chunk_reduce(Reduce::Max);
         let max = self
             .partial
             .iter()
@@ -424,9 +440,11 @@ impl<M: Model> ParticleFilter<M> {
                 self.dim,
                 &mut self.states,
                 &mut self.logw,
+                &mut self.w,
                 &mut self.rngs,
                 &mut self.scratch,
-                |p, _, rng, s| model.reinitialise(p, obs, rng, s),
+                &mut self.partial,
+                |p, c| model.reinitialise(p, obs, c.rng, c.scratch),
             );
             self.set_uniform_weights();
             return Ok(StepInfo {
@@ -435,24 +453,33 @@ impl<M: Model> ParticleFilter<M> {
                 log_likelihood: f64::NEG_INFINITY,
             });
         }
-        // Pass 2: w = exp(ℓ − max), Σw, Σw² per chunk.
-        self.chunk_reduce(Reduce::ExpSum(max));
+        // Combine the chunks in order: S = Σ S_b e^{m_b − M}, S2 = Σ S2_b e^{2(m_b − M)}.
         let (mut s, mut s2) = (0.0, 0.0);
-        for p in &self.partial {
-            s += p[1];
-            s2 += p[2];
+        for p in &mut self.partial {
+            let f = if p[0] == f64::NEG_INFINITY {
+                0.0
+            } else {
+                (p[0] - max).exp()
+            };
+            s += p[1] * f;
+            s2 += p[2] * f * f;
+            p[0] = f;
         }
         let lse = max + s.ln();
         self.log_z += lse;
         self.ess = s * s / s2;
         let ess = self.ess;
         let resampled = ess < self.settings.ess_threshold * self.n as f64;
+        // Normalise: wᵢ · e^{m_b − M} / S per chunk.
+        let inv = 1.0 / s;
+        for (w, p) in self.w.chunks_mut(CHUNK).zip(&self.partial) {
+            let f = p[0] * inv;
+            w.iter_mut().for_each(|x| *x *= f);
+        }
         if resampled {
-            self.resample_now(s);
+            self.resample_now(1.0);
         } else {
-            let inv = 1.0 / s;
             self.logw.iter_mut().for_each(|l| *l -= lse);
-            self.w.iter_mut().for_each(|w| *w *= inv);
         }
         Ok(StepInfo {
             status: if resampled {
@@ -490,32 +517,6 @@ impl<M: Model> ParticleFilter<M> {
         );
         std::mem::swap(&mut self.states, &mut self.spare);
         self.set_uniform_weights();
-    }
-
-    fn chunk_reduce(&mut self, op: Reduce) {
-        let par = self.settings.par;
-        let logw = &mut self.logw;
-        let w = &mut self.w;
-        let partial = &mut self.partial;
-        let f = |((lw, w), p): ((&mut [f64], &mut [f64]), &mut [f64; 3])| {
-            *p = simd::dispatch(ReduceTask { op, lw, w });
-        };
-        #[cfg(feature = "rayon")]
-        if par.is_parallel() {
-            use rayon::prelude::*;
-            par.install(|| {
-                logw.par_chunks_mut(CHUNK)
-                    .zip(w.par_chunks_mut(CHUNK))
-                    .zip(partial.par_iter_mut())
-                    .for_each(f);
-            });
-            return;
-        }
-        let _ = par;
-        logw.chunks_mut(CHUNK)
-            .zip(w.chunks_mut(CHUNK))
-            .zip(partial.iter_mut())
-            .for_each(f);
     }
 
     /// The model.
@@ -901,16 +902,16 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     s
 }
 
-/// One chunk's `(index, (((states, log-weights), rng), scratch))`.
-type ChunkItem<'a> = (
-    usize,
-    (
-        ((&'a mut [f64], &'a mut [f64]), &'a mut ChaCha8Rng),
-        &'a mut [f64],
-    ),
-);
+/// The per-chunk buffers handed to a chunk body.
+struct ChunkBufs<'a> {
+    lw: &'a mut [f64],
+    w: &'a mut [f64],
+    rng: &'a mut ChaCha8Rng,
+    scratch: &'a mut [f64],
+    partial: &'a mut [f64; 3],
+}
 
-/// Runs `f` on every chunk: `(particles, log-weights, rng, scratch)`.
+/// Runs `f` on every chunk with its particles and buffers.
 #[allow(clippy::too_many_arguments)]
 fn for_each_chunk(
     par: Par,
@@ -918,19 +919,40 @@ fn for_each_chunk(
     dim: usize,
     states: &mut [f64],
     logw: &mut [f64],
+    w: &mut [f64],
     rngs: &mut [ChaCha8Rng],
     scratch: &mut [f64],
-    f: impl Fn(&mut Particles<'_>, &mut [f64], &mut ChaCha8Rng, &mut [f64]) + Sync + Send,
+    partial: &mut [[f64; 3]],
+    f: impl Fn(&mut Particles<'_>, ChunkBufs<'_>) + Sync + Send,
 ) {
     let per = scratch.len() / n.max(1);
-    let body = |(b, (((d, lw), rng), s)): ChunkItem<'_>| {
+    #[allow(clippy::type_complexity)]
+    let body = |(b, (((((d, lw), w), rng), s), pa)): (
+        usize,
+        (
+            (
+                (((&mut [f64], &mut [f64]), &mut [f64]), &mut ChaCha8Rng),
+                &mut [f64],
+            ),
+            &mut [f64; 3],
+        ),
+    )| {
         let len = lw.len();
         let mut p = Particles {
             data: d,
             len,
             start: b * CHUNK,
         };
-        f(&mut p, lw, rng, &mut s[..per * len]);
+        f(
+            &mut p,
+            ChunkBufs {
+                lw,
+                w,
+                rng,
+                scratch: &mut s[..per * len],
+                partial: pa,
+            },
+        );
     };
     #[cfg(feature = "rayon")]
     if par.is_parallel() {
@@ -939,8 +961,10 @@ fn for_each_chunk(
             states
                 .par_chunks_mut(dim * CHUNK)
                 .zip(logw.par_chunks_mut(CHUNK))
+                .zip(w.par_chunks_mut(CHUNK))
                 .zip(rngs.par_iter_mut())
                 .zip(scratch.par_chunks_mut(per * CHUNK))
+                .zip(partial.par_iter_mut())
                 .enumerate()
                 .for_each(body);
         });
@@ -950,8 +974,10 @@ fn for_each_chunk(
     states
         .chunks_mut(dim * CHUNK)
         .zip(logw.chunks_mut(CHUNK))
+        .zip(w.chunks_mut(CHUNK))
         .zip(rngs.iter_mut())
         .zip(scratch.chunks_mut(per * CHUNK))
+        .zip(partial.iter_mut())
         .enumerate()
         .for_each(body);
 }
