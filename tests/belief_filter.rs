@@ -247,7 +247,7 @@ fn degenerate_input_is_an_error_or_a_status_never_a_panic() {
     let mut gi = goal_filter(Par::Seq);
     gi.update([0.0, 0.0]).unwrap();
     gi.update([0.1, 0.0]).unwrap();
-    let before = gi.goal_probabilities().to_vec();
+    let before = gi.goal_probabilities();
     assert!(gi.update([f64::NAN, 0.0]).is_err());
     assert!(gi.update([0.0, f64::INFINITY]).is_err());
     assert_eq!(before, gi.goal_probabilities());
@@ -281,11 +281,11 @@ fn goals_added_and_removed_at_run_time() {
     for t in 0..15 {
         gi.update([0.12 * t as f64, 0.0]).unwrap();
     }
-    let p = gi.goal_probabilities().to_vec();
+    let p = gi.goal_probabilities();
     assert!(p[0] > 0.8, "{p:?}");
     // A new goal straight ahead and closer takes probability as the person keeps walking.
     gi.add_goal(Goal::point(2.5, 0.0)).unwrap();
-    let p = gi.goal_probabilities().to_vec();
+    let p = gi.goal_probabilities();
     assert_eq!(p.len(), 4);
     assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
     gi.remove_goal(1).unwrap();

@@ -136,17 +136,28 @@ pub fn systematic_into(weights: &[f64], total: f64, u: f64, out: &mut [usize]) {
         return;
     }
     let step = total / m as f64;
-    let last = weights.len() - 1;
-    let mut i = 0;
-    let mut cum = weights[0];
-    for (k, o) in out.iter_mut().enumerate() {
-        let pos = (k as f64 + u) * step;
-        // `i < last` guards against the cumulative sum rounding below `total`.
-        while pos >= cum && i < last {
-            i += 1;
-            cum += weights[i];
+    let inv = m as f64 / total;
+    // Branch-free form (the output-driven loop mispredicts once per particle): particle i's
+    // first output is s_i = #{k : (k + u)·step < C_{i−1}}, the cumulative sum before it.
+    // Mark out[s_i] = i (a later particle with the same start has more right to it: the ones
+    // before it received no copies), then a running maximum fills the copies.
+    out.fill(0);
+    let mut c = 0.0;
+    for (i, &w) in weights.iter().enumerate() {
+        // ceil(C/step − u), corrected by one either way so the count is exact in floating point.
+        let mut s = (c * inv - u).ceil().max(0.0);
+        s -= f64::from(u8::from(s > 0.0 && (s - 1.0 + u) * step >= c));
+        s += f64::from(u8::from((s + u) * step < c));
+        let s = s as usize;
+        if s < m {
+            out[s] = i;
         }
-        *o = i;
+        c += w;
+    }
+    let mut run = 0;
+    for o in out.iter_mut() {
+        run = run.max(*o);
+        *o = run;
     }
 }
 

@@ -148,7 +148,7 @@ impl PyGoalInference {
 
     /// Posterior probability of each goal, shape (K,).
     fn goal_probabilities<'py>(&self, py: Python<'py>) -> Bound<'py, numpy::PyArray1<f64>> {
-        Array1::from(self.inner.goal_probabilities().to_vec()).into_pyarray(py)
+        Array1::from(self.inner.goal_probabilities()).into_pyarray(py)
     }
 
     /// Predicted positions over steps 1..=horizon: mean (H, 2) and covariance (H, 2, 2).

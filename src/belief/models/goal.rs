@@ -572,7 +572,6 @@ mod smallvec_rows {
 pub struct GoalInference {
     pf: ParticleFilter<GoalModel>,
     initialised: bool,
-    probs: Vec<f64>,
 }
 
 impl GoalInference {
@@ -582,14 +581,10 @@ impl GoalInference {
     /// Invalid goals or settings (zero goals, `n_particles == 0`, non-positive noise, …).
     pub fn new(goals: &[Goal], model: GoalModelSettings, filter: FilterSettings) -> Result<Self> {
         let m = GoalModel::new(goals, model)?;
-        let k = m.n_goals();
-        let mut gi = Self {
+        Ok(Self {
             pf: ParticleFilter::new(m, filter)?,
             initialised: false,
-            probs: vec![0.0; k],
-        };
-        gi.refresh_probs();
-        Ok(gi)
+        })
     }
 
     /// Assimilates an observed position `[x, y]`.
@@ -617,18 +612,34 @@ impl GoalInference {
                 log_likelihood: 0.0,
             }
         };
-        self.refresh_probs();
         Ok(info)
-    }
-
-    fn refresh_probs(&mut self) {
-        goal_probabilities_into(&self.pf, &mut self.probs);
     }
 
     /// Posterior probability of each goal (sums to 1; the prior before any observation).
     #[must_use]
-    pub fn goal_probabilities(&self) -> &[f64] {
-        &self.probs
+    pub fn goal_probabilities(&self) -> Vec<f64> {
+        let mut p = vec![0.0; self.pf.model().n_goals()];
+        goal_probabilities_into(&self.pf, &mut p);
+        p
+    }
+
+    /// [`GoalInference::goal_probabilities`] into `out` (length K), without allocating.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `out.len() != K`.
+    pub fn goal_probabilities_into(&self, out: &mut [f64]) -> Result<()> {
+        let k = self.pf.model().n_goals();
+        if out.len() != k {
+            return Err(Error::shape(
+                "out",
+                format_args!(
+                    "expected length {k} (the number of goals), got {}",
+                    out.len()
+                ),
+            ));
+        }
+        goal_probabilities_into(&self.pf, out);
+        Ok(())
     }
 
     /// The underlying filter.
@@ -670,8 +681,6 @@ impl GoalInference {
                 b[a.len()] = 1.0 / (k + 1.0);
             },
         )?;
-        self.probs = vec![0.0; self.pf.model().n_goals()];
-        self.refresh_probs();
         Ok(())
     }
 
@@ -713,8 +722,6 @@ impl GoalInference {
                 }
             },
         )?;
-        self.probs = vec![0.0; self.pf.model().n_goals()];
-        self.refresh_probs();
         Ok(())
     }
 
