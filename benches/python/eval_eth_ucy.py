@@ -143,7 +143,8 @@ def main(argv=None) -> int:
     return 0
 
 
-GRID = [dict(PARAMS, rationality=r, velocity_noise=v) for r in (0.0, 0.25, 0.5, 1.0) for v in (0.2, 0.4)]
+GRID = [dict(PARAMS, velocity_model=m, rationality=r, velocity_noise=v)
+        for m in ("constant_speed", "heading") for r in (0.25, 0.5, 1.0) for v in (0.2, 0.4)]
 
 
 def loso(args):
@@ -154,7 +155,8 @@ def loso(args):
             g, goals = goal_eval(segs, args.particles, params)
             r, _ = ade_fde(segs, goals, args.particles, params)
             res[sc, j] = [g[f][0] for f in (0.25, 0.5, 0.75)] + [g[f][1] for f in (0.25, 0.5, 0.75)] + list(r["ours"]) + list(r["cv"])
-            print(sc, j, params["rationality"], params["velocity_noise"], np.round(res[sc, j], 3), flush=True)
+            print(sc, j, params["velocity_model"], params["rationality"], params["velocity_noise"],
+                  np.round(res[sc, j], 3), flush=True)
     rows = []
     for sc in args.scenes:
         others = [o for o in args.scenes if o != sc]

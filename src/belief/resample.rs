@@ -135,76 +135,21 @@ pub fn systematic_into(weights: &[f64], total: f64, u: f64, out: &mut [usize]) {
     if m == 0 || weights.is_empty() {
         return;
     }
-    crate::linalg::simd::dispatch(Systematic {
-        weights,
-        total,
-        u,
-        out,
-    });
-}
-
-/// The branch-free systematic kernel (the output-driven loop mispredicts about once per
-/// particle when weights are uneven, as they are after an informative observation): particle
-/// i's first output is `s_i = #{k : (k + u)·step < C_{i−1}}` with `C` the cumulative sum. Mark
-/// `out[s_i] = i` (a later particle with the same start wins: those before it got no copies),
-/// then a running maximum fills the copies. Blocks of 256 keep the prefix sums on the stack
-/// and let the start computation vectorise.
-struct Systematic<'a> {
-    weights: &'a [f64],
-    total: f64,
-    u: f64,
-    out: &'a mut [usize],
-}
-
-impl crate::linalg::simd::SimdTask for Systematic<'_> {
-    type Output = ();
-    #[inline(always)]
-    fn run<const FMA: bool>(self) {
-        let Systematic {
-            weights,
-            total,
-            u,
-            out,
-        } = self;
-        let m = out.len();
-        let step = total / m as f64;
-        let inv = m as f64 / total;
-        out.fill(0);
-        const B: usize = 256;
-        let mut cum = [0.0f64; B];
-        let mut start = [0usize; B];
-        let mut c = 0.0;
-        for (b, wb) in weights.chunks(B).enumerate() {
-            let len = wb.len();
-            for (k, &w) in wb.iter().enumerate() {
-                cum[k] = c; // the sum before particle k of the block
-                c += w;
-            }
-            for k in 0..len {
-                let ck = cum[k];
-                // ⌈C/step − u⌉ corrected by one either way so the count is exact.
-                let x = (ck * inv - u).max(0.0);
-                let mut sk = x.ceil();
-                sk -= if sk > 0.0 && (sk - 1.0 + u) * step >= ck {
-                    1.0
-                } else {
-                    0.0
-                };
-                sk += if (sk + u) * step < ck { 1.0 } else { 0.0 };
-                start[k] = (sk.min(m as f64)) as usize;
-            }
-            for k in 0..len {
-                let sk = start[k];
-                if sk < m {
-                    out[sk] = b * B + k;
-                }
-            }
+    // One merge-like pass. (A branch-free variant — mark each particle's first output, then a
+    // running maximum — was measured slower here: its serial prefix sum and scan cost more
+    // than the mispredictions it saves.)
+    let step = total / m as f64;
+    let last = weights.len() - 1;
+    let mut i = 0;
+    let mut cum = weights[0];
+    for (k, o) in out.iter_mut().enumerate() {
+        let pos = (k as f64 + u) * step;
+        // `i < last` guards against the cumulative sum rounding below `total`.
+        while pos >= cum && i < last {
+            i += 1;
+            cum += weights[i];
         }
-        let mut run = 0;
-        for o in out.iter_mut() {
-            run = run.max(*o);
-            *o = run;
-        }
+        *o = i;
     }
 }
 
