@@ -13,8 +13,8 @@ single-sample ADE/FDE of the predicted mean against the constant-velocity model 
 displacement extrapolated), 5-scene mean.
 
 The model's parameters are either fixed (``PARAMS``, typical walking values) or, with
-``--loso``, chosen leave-one-scene-out from a small grid over the rationality and velocity
-noise: each scene is evaluated with the setting that did best on the other four (goal
+``--loso``, chosen leave-one-scene-out from a small grid over the rationality, the velocity
+noise, the observation noise and the velocity model: each scene is evaluated with the setting that did best on the other four (goal
 accuracy for goal inference, ADE for prediction), so no scene's own result picks its setting.
 """
 
@@ -143,8 +143,8 @@ def main(argv=None) -> int:
     return 0
 
 
-GRID = [dict(PARAMS, velocity_model=m, rationality=r, velocity_noise=v)
-        for m in ("constant_speed", "heading") for r in (0.25, 0.5, 1.0) for v in (0.2, 0.4)]
+GRID = [dict(PARAMS, velocity_model=m, rationality=r, velocity_noise=v, obs_noise=o)
+        for m in ("constant_speed", "heading") for r in (0.1, 0.5, 1.0) for v in (0.2, 0.4) for o in (0.03, 0.1)]
 
 
 def loso(args):
@@ -156,7 +156,7 @@ def loso(args):
             r, _ = ade_fde(segs, goals, args.particles, params)
             res[sc, j] = [g[f][0] for f in (0.25, 0.5, 0.75)] + [g[f][1] for f in (0.25, 0.5, 0.75)] + list(r["ours"]) + list(r["cv"])
             print(sc, j, params["velocity_model"], params["rationality"], params["velocity_noise"],
-                  np.round(res[sc, j], 3), flush=True)
+                  params["obs_noise"], np.round(res[sc, j], 3), flush=True)
     rows = []
     for sc in args.scenes:
         others = [o for o in args.scenes if o != sc]

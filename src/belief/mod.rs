@@ -5,7 +5,7 @@
 //!   structure-of-arrays particles in fixed chunks, log-weights with a stable log-sum-exp,
 //!   ESS-triggered resampling, a running `log Z`, rayon over chunks with per-chunk RNG streams
 //!   (identical results for any thread count), no allocation per step;
-//! - [`resample`]: systematic (default), stratified, residual, multinomial and rejection
+//! - [`resample`](mod@resample): systematic (default), stratified, residual, multinomial and rejection
 //!   resampling;
 //! - [`models`]: goal inference ([`GoalModel`], [`GoalInference`]) and the linear-Gaussian
 //!   model ([`LinearGaussian`]);
