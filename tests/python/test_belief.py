@@ -228,3 +228,15 @@ def test_eth_ucy_goal_inference_runs_if_data_present():
     for z in ped[:, 2:4]:
         gi.update(z)
     assert np.all(np.isfinite(gi.goal_probabilities()))
+
+
+def test_readme_belief_quick_start_runs():
+    import pathlib
+    import re
+
+    text = (pathlib.Path(REPO) / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"## Belief core.*?```python\n(.*?)```", text, re.S).group(1)
+    ns: dict = {}
+    exec(compile(code, "README.md", "exec"), ns)
+    assert ns["p"][0] > 0.9 and ns["scen"].shape == (50, 10, 2)
+    assert np.isfinite(ns["lei"]).all() and ns["lei"][1] < -400
