@@ -1008,15 +1008,21 @@ fn gather_from(n: usize, dim: usize, src: &[f64], idx: &[usize], dst: &mut [f64]
 
 #[inline]
 fn gather_block(n: usize, dim: usize, src: &[f64], idx: &[usize], d: &mut [f64]) {
-    let len = idx.len();
+    let len = idx.len().min(CHUNK);
     let last_blk = (n - 1) / CHUNK;
     let last_len = n - last_blk * CHUNK;
+    // Source offset and component stride of each output, computed once for all components.
+    let mut base = [0usize; CHUNK];
+    let mut stride = [0usize; CHUNK];
+    for ((b, s), &j) in base.iter_mut().zip(stride.iter_mut()).zip(idx) {
+        let blk = j / CHUNK;
+        *s = if blk == last_blk { last_len } else { CHUNK };
+        *b = blk * dim * CHUNK + (j % CHUNK);
+    }
     for c in 0..dim {
         let out = &mut d[c * len..(c + 1) * len];
-        for (o, &j) in out.iter_mut().zip(idx) {
-            let blk = j / CHUNK;
-            let stride = if blk == last_blk { last_len } else { CHUNK };
-            *o = src[blk * dim * CHUNK + c * stride + (j % CHUNK)];
+        for ((o, &b), &s) in out.iter_mut().zip(&base[..len]).zip(&stride[..len]) {
+            *o = src[b + c * s];
         }
     }
 }
