@@ -7,7 +7,8 @@
 //!   (identical results for any thread count), no allocation per step;
 //! - [`resample`](mod@resample): systematic (default), stratified, residual, multinomial and rejection
 //!   resampling;
-//! - [`models`]: goal inference ([`GoalModel`], [`GoalInference`]) and the linear-Gaussian
+//! - [`models`]: goal inference ([`GoalModel`], [`GoalInference`]), a GP velocity-field motion
+//!   model ([`GpMotion`]) and the linear-Gaussian
 //!   model ([`LinearGaussian`]);
 //! - [`acquisition`]: UCB, EI, log EI, PI and Thompson sampling over Gaussian posteriors and
 //!   particle beliefs, and an expected-utility action selector;
@@ -26,6 +27,7 @@ pub use filter::{
 pub use models::goal::{
     goal_probabilities_into, Goal, GoalInference, GoalModel, GoalModelSettings, GoalVelocity,
 };
+pub use models::gp_motion::GpMotion;
 pub use models::linear_gaussian::LinearGaussian;
 pub use resample::{resample, Resampling};
 
