@@ -423,6 +423,22 @@ class ParticleFilter:
         threads: int = 1,
     ) -> ParticleFilter:
         """The goal-inference model; state [x, y, vx, vy, p(goal 0), ..., p(goal K-1)]."""
+    @staticmethod
+    def gp_motion(
+        gp: GaussianProcess,
+        init: _Vector,
+        *,
+        dt: float = 0.1,
+        init_std: float = 0.1,
+        extra_velocity_var: float = 0.01,
+        obs_noise: float = 0.05,
+        n_particles: int = 1000,
+        seed: int = 0,
+        resampling: str = "systematic",
+        ess_threshold: float = 0.5,
+        threads: int = 1,
+    ) -> ParticleFilter:
+        """Velocity field from a fitted GaussianProcess (position -> velocity); state [x, y]."""
     def step(self, y: _Vector) -> _Status:
         """Assimilates one observation; returns "ok", "resampled" or "reinitialised"."""
     def mean(self) -> npt.NDArray[np.float64]:

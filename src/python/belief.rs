@@ -11,7 +11,7 @@ use super::errors::{invalid, run, to_py};
 use crate::belief::acquisition::{self as acq, Improvement, ParticleUtilities};
 use crate::belief::{
     resample, FilterSettings, Goal, GoalInference, GoalModel, GoalModelSettings, GoalVelocity,
-    LinearGaussian, ParticleFilter, Resampling, StepInfo, StepStatus,
+    GpMotion, LinearGaussian, ParticleFilter, Resampling, StepInfo, StepStatus,
 };
 
 fn status_str(info: &StepInfo) -> &'static str {
@@ -245,6 +245,7 @@ impl PyGoalInference {
 enum AnyFilter {
     Lg(ParticleFilter<LinearGaussian>),
     Goal(ParticleFilter<GoalModel>),
+    Gp(Box<ParticleFilter<GpMotion>>),
 }
 
 /// A particle filter over a built-in model: `ParticleFilter.linear_gaussian(...)` or
@@ -283,6 +284,7 @@ macro_rules! with_filter {
         match &$self.inner {
             AnyFilter::Lg($f) => $body,
             AnyFilter::Goal($f) => $body,
+            AnyFilter::Gp($f) => $body,
         }
     };
 }
@@ -374,12 +376,51 @@ impl PyParticleFilter {
         })
     }
 
+    /// A motion model whose velocity field is a fitted GaussianProcess (2 inputs: position;
+    /// 2 outputs: velocity); state [x, y].
+    #[staticmethod]
+    #[pyo3(signature = (gp, init, *, dt=0.1, init_std=0.1, extra_velocity_var=0.01, obs_noise=0.05,
+        n_particles=1000, seed=0, resampling="systematic", ess_threshold=0.5, threads=1))]
+    #[allow(clippy::too_many_arguments)]
+    fn gp_motion(
+        py: Python<'_>,
+        gp: PyRef<'_, super::gp::PyGaussianProcess>,
+        init: &Bound<'_, PyAny>,
+        dt: f64,
+        init_std: f64,
+        extra_velocity_var: f64,
+        obs_noise: f64,
+        n_particles: i64,
+        seed: u64,
+        resampling: &str,
+        ess_threshold: f64,
+        threads: i64,
+    ) -> PyResult<Self> {
+        let init = point_arg(init, "init")?;
+        let m = GpMotion::new(
+            gp.inner.clone(),
+            dt,
+            extra_velocity_var,
+            obs_noise,
+            init,
+            init_std,
+        )
+        .map_err(|e| to_py(py, &e))?;
+        let s = settings(py, n_particles, seed, resampling, ess_threshold, threads)?;
+        Ok(Self {
+            inner: AnyFilter::Gp(Box::new(
+                ParticleFilter::new(m, s).map_err(|e| to_py(py, &e))?,
+            )),
+        })
+    }
+
     /// Assimilates one observation; returns "ok", "resampled" or "reinitialised".
     fn step(&mut self, py: Python<'_>, y: &Bound<'_, PyAny>) -> PyResult<&'static str> {
         let v = array::vector(y, "y")?.as_array().to_vec();
         let info = match &mut self.inner {
             AnyFilter::Lg(f) => run(py, || f.step(&v[..]))?,
             AnyFilter::Goal(f) => run(py, || f.step(&v[..]))?,
+            AnyFilter::Gp(f) => run(py, || f.step(&v[..]))?,
         };
         Ok(status_str(&info))
     }

@@ -240,3 +240,18 @@ def test_readme_belief_quick_start_runs():
     exec(compile(code, "README.md", "exec"), ns)
     assert ns["p"][0] > 0.9 and ns["scen"].shape == (50, 10, 2)
     assert np.isfinite(ns["lei"]).all() and ns["lei"][1] < -400
+
+
+def test_gp_motion_filter_tracks_the_learned_flow():
+    from intent_engine.kernels import RBF
+
+    X = np.array([[float(i % 10), float(i // 10) - 1.5] for i in range(40)])
+    Y = np.tile([1.0, 0.0], (40, 1))
+    gp = ie.GaussianProcess(RBF(2.0), noise_variance=1e-2).fit(X, Y)
+    pf = ie.ParticleFilter.gp_motion(gp, [0.0, 0.0], dt=0.2, obs_noise=0.1, n_particles=500)
+    for t in range(1, 21):
+        pf.step([0.2 * t, 0.0])
+    m = pf.mean()
+    assert abs(m[0] - 4.0) < 0.2 and abs(m[1]) < 0.2
+    with pytest.raises(ValueError):
+        ie.ParticleFilter.gp_motion(ie.GaussianProcess(RBF(1.0)).fit(X, Y[:, 0]), [0.0, 0.0])
