@@ -137,8 +137,11 @@ fn main() -> Result<(), intent_engine::Error> {
         if std::env::args().any(|a| a == "tail") {
             let mut idx: Vec<usize> = (0..times[i].len()).collect();
             idx.sort_by(|&a, &b| times[i][b].total_cmp(&times[i][a]));
-            let top: Vec<String> =
-                idx.iter().take(12).map(|&k| format!("{k}:{:.0}", times[i][k] * 1e6)).collect();
+            let top: Vec<String> = idx
+                .iter()
+                .take(12)
+                .map(|&k| format!("{k}:{:.0}", times[i][k] * 1e6))
+                .collect();
             println!("              slowest (step:us) {}", top.join(" "));
         }
     }

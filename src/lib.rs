@@ -27,6 +27,7 @@
 #![warn(rustdoc::broken_intra_doc_links)]
 
 pub mod backend;
+pub mod belief;
 pub mod error;
 pub mod gp;
 pub mod linalg;

@@ -12,17 +12,19 @@ __all__ = [
     "BackgroundFit",
     "Constant",
     "GaussianProcess",
+    "GoalInference",
     "IntentEngineError",
     "InvalidInputError",
-    "LinearMPC",
-    "MpcSolution",
-    "QpSolution",
     "Kernel",
     "Linear",
+    "LinearMPC",
     "Matern",
+    "MpcSolution",
     "NumericalError",
+    "ParticleFilter",
     "Periodic",
     "Product",
+    "QpSolution",
     "RBF",
     "RationalQuadratic",
     "SparseGaussianProcess",
@@ -35,10 +37,25 @@ __all__ = [
     "cuda_available",
     "default_scenario_json",
     "double_integrator_model",
+    "expected_improvement",
+    "log_expected_improvement",
+    "multinomial_resample",
+    "particle_expected_improvement",
+    "particle_probability_of_improvement",
+    "particle_thompson_sample",
+    "particle_ucb",
+    "probability_of_improvement",
     "quadrotor_hover_model",
+    "rejection_resample",
+    "residual_resample",
+    "select_action",
     "simd_level",
     "solve_qp",
     "solve_qp_solution",
+    "stratified_resample",
+    "systematic_resample",
+    "thompson_sample",
+    "ucb",
 ]
 
 _ArrayLike = Union[npt.NDArray[np.floating[Any]], Sequence[Sequence[float]]]
@@ -320,6 +337,168 @@ class SparseGaussianProcess:
     def from_json(json: str) -> SparseGaussianProcess:
         """Rebuilds a fitted model from to_json() output."""
 def _sparse_gp_from_json(json: str) -> SparseGaussianProcess: ...
+
+_Vector = Union[npt.NDArray[np.floating[Any]], Sequence[float]]
+_Status = str
+
+@final
+class GoalInference:
+    """Online Bayesian goal inference: a Rao-Blackwellised particle filter over a person
+    walking toward one of K goals (rows of ``goals``: [x, y] points or [x, y, radius] discs)."""
+
+    def __new__(
+        cls,
+        goals: _ArrayLike,
+        *,
+        n_particles: int = 1000,
+        dt: float = 0.1,
+        seed: int = 0,
+        speed: float = 1.2,
+        obs_noise: float = 0.05,
+        resampling: str = "systematic",
+        ess_threshold: float = 0.5,
+        rationality: float = 1.0,
+        velocity_noise: float = 0.5,
+        switch_prob: float = 0.0,
+        slow_radius: float = 0.5,
+        velocity_model: str = "constant_speed",
+        threads: int = 1,
+    ) -> GoalInference: ...
+    def update(self, z: _Vector) -> _Status:
+        """Assimilates an observed position [x, y]; returns "ok", "resampled" or "reinitialised"."""
+    def goal_probabilities(self) -> npt.NDArray[np.float64]:
+        """Posterior probability of each goal, shape (K,)."""
+    def predict(self, horizon: int, *, seed: Optional[int] = None) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Predicted positions over steps 1..horizon: mean (H, 2) and covariance (H, 2, 2)."""
+    def sample_trajectories(self, horizon: int, n: int, *, seed: int = 0) -> npt.NDArray[np.float64]:
+        """n sampled position trajectories, shape (n, horizon, 2)."""
+    def effective_sample_size(self) -> float:
+        """Effective sample size after the last update."""
+    @property
+    def log_likelihood(self) -> float:
+        """Running log-likelihood estimate log Z of the observations so far."""
+    @property
+    def n_goals(self) -> int:
+        """Number of goals."""
+    def mean(self) -> npt.NDArray[np.float64]:
+        """Posterior mean of [x, y, vx, vy]."""
+    def covariance(self) -> npt.NDArray[np.float64]:
+        """Posterior covariance of [x, y, vx, vy], shape (4, 4)."""
+    def add_goal(self, goal: _Vector) -> None:
+        """Adds a goal [x, y] or [x, y, radius] at run time."""
+    def remove_goal(self, index: int) -> None:
+        """Removes goal ``index``."""
+
+@final
+class ParticleFilter:
+    """A particle filter over a built-in model (see the static constructors)."""
+
+    @staticmethod
+    def linear_gaussian(
+        A: _ArrayLike,
+        Q: _ArrayLike,
+        H: _ArrayLike,
+        R: _ArrayLike,
+        m0: _Vector,
+        P0: _ArrayLike,
+        *,
+        n_particles: int = 1000,
+        seed: int = 0,
+        resampling: str = "systematic",
+        ess_threshold: float = 0.5,
+        guided: bool = False,
+        threads: int = 1,
+    ) -> ParticleFilter:
+        """x' = A x + N(0, Q), y = H x + N(0, R), x0 ~ N(m0, P0)."""
+    @staticmethod
+    def goal_directed(
+        goals: _ArrayLike,
+        init_mean: _Vector,
+        init_std: _Vector,
+        *,
+        n_particles: int = 1000,
+        dt: float = 0.1,
+        seed: int = 0,
+        speed: float = 1.2,
+        obs_noise: float = 0.05,
+        rationality: float = 1.0,
+        velocity_noise: float = 0.5,
+        switch_prob: float = 0.0,
+        slow_radius: float = 0.5,
+        resampling: str = "systematic",
+        ess_threshold: float = 0.5,
+        threads: int = 1,
+    ) -> ParticleFilter:
+        """The goal-inference model; state [x, y, vx, vy, p(goal 0), ..., p(goal K-1)]."""
+    @staticmethod
+    def gp_motion(
+        gp: GaussianProcess,
+        init: _Vector,
+        *,
+        dt: float = 0.1,
+        init_std: float = 0.1,
+        extra_velocity_var: float = 0.01,
+        obs_noise: float = 0.05,
+        n_particles: int = 1000,
+        seed: int = 0,
+        resampling: str = "systematic",
+        ess_threshold: float = 0.5,
+        threads: int = 1,
+    ) -> ParticleFilter:
+        """Velocity field from a fitted GaussianProcess (position -> velocity); state [x, y]."""
+    def step(self, y: _Vector) -> _Status:
+        """Assimilates one observation; returns "ok", "resampled" or "reinitialised"."""
+    def mean(self) -> npt.NDArray[np.float64]:
+        """Weighted mean of the state."""
+    def covariance(self) -> npt.NDArray[np.float64]:
+        """Weighted covariance of the state, (d, d)."""
+    def weights(self) -> npt.NDArray[np.float64]:
+        """Normalised weights, (N,)."""
+    def particles(self) -> npt.NDArray[np.float64]:
+        """The particles, (N, d)."""
+    def effective_sample_size(self) -> float:
+        """Effective sample size after the last step."""
+    @property
+    def log_likelihood(self) -> float:
+        """Running log-likelihood estimate log Z."""
+    @property
+    def n_particles(self) -> int:
+        """Number of particles."""
+
+def systematic_resample(weights: _Vector, seed: int = 0, n: Optional[int] = None) -> npt.NDArray[np.int64]:
+    """Systematic resampling: offspring indices (n defaults to len(weights))."""
+def stratified_resample(weights: _Vector, seed: int = 0, n: Optional[int] = None) -> npt.NDArray[np.int64]:
+    """Stratified resampling: offspring indices."""
+def residual_resample(weights: _Vector, seed: int = 0, n: Optional[int] = None) -> npt.NDArray[np.int64]:
+    """Residual resampling: offspring indices."""
+def multinomial_resample(weights: _Vector, seed: int = 0, n: Optional[int] = None) -> npt.NDArray[np.int64]:
+    """Multinomial resampling: offspring indices."""
+def rejection_resample(weights: _Vector, seed: int = 0, n: Optional[int] = None) -> npt.NDArray[np.int64]:
+    """Rejection resampling (no prefix sum; GPU/f32-friendly): offspring indices."""
+def ucb(mean: _Vector, std: _Vector, beta: float = 2.0) -> npt.NDArray[np.float64]:
+    """Upper confidence bound mean + sqrt(beta) * std."""
+def expected_improvement(mean: _Vector, std: _Vector, best: float, xi: float = 0.0) -> npt.NDArray[np.float64]:
+    """Expected improvement over best + xi (maximisation) of a Gaussian posterior."""
+def log_expected_improvement(mean: _Vector, std: _Vector, best: float, xi: float = 0.0) -> npt.NDArray[np.float64]:
+    """log of the expected improvement, numerically stable where EI underflows."""
+def probability_of_improvement(mean: _Vector, std: _Vector, best: float, xi: float = 0.0) -> npt.NDArray[np.float64]:
+    """Probability of improvement over best + xi."""
+def thompson_sample(mean: _Vector, std: _Vector, seed: int = 0) -> int:
+    """Thompson sampling over independent Gaussian marginals: index of the best draw."""
+def particle_ucb(utilities: _ArrayLike, weights: _Vector, beta: float = 2.0) -> npt.NDArray[np.float64]:
+    """UCB of each action's utility under a particle belief: utilities (N, A), weights (N,)."""
+def particle_expected_improvement(
+    utilities: _ArrayLike, weights: _Vector, best: float, xi: float = 0.0
+) -> npt.NDArray[np.float64]:
+    """Expected improvement of each action under a particle belief."""
+def particle_probability_of_improvement(
+    utilities: _ArrayLike, weights: _Vector, best: float, xi: float = 0.0
+) -> npt.NDArray[np.float64]:
+    """Probability of improvement of each action under a particle belief."""
+def particle_thompson_sample(utilities: _ArrayLike, weights: _Vector, seed: int = 0) -> int:
+    """argmax of the utilities of one particle drawn in proportion to its weight."""
+def select_action(utilities: _ArrayLike, weights: _Vector) -> Tuple[int, npt.NDArray[np.float64]]:
+    """The action maximising expected utility under the belief: (index, expected utilities)."""
 
 _Vec = Union[npt.NDArray[np.floating[Any]], Sequence[float]]
 _F64 = npt.NDArray[np.float64]

@@ -15,7 +15,7 @@ use crate::gp::{GaussianProcess, GpSettings, GpWorkspace, HyperBounds, OptimizeS
 /// updates (see the Rust docs of `intent_engine::gp::GaussianProcess`).
 #[pyclass(name = "GaussianProcess", module = "intent_engine._core")]
 pub(crate) struct PyGaussianProcess {
-    inner: GaussianProcess,
+    pub(crate) inner: GaussianProcess,
     /// y was 1-D at fit: return 1-D means/stds.
     one_d: bool,
     /// Buffers of the single-point fast path (a contended lock falls back to fresh ones).

@@ -5,6 +5,7 @@
 //! into an exception so none escapes as `PanicException`.
 
 mod array;
+mod belief;
 mod errors;
 mod gp;
 mod kernels;
@@ -44,6 +45,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     gp::register(m)?;
     sparse::register(m)?;
     mpc::register(m)?;
+    belief::register(m)?;
     m.add_function(wrap_pyfunction!(cuda_available, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(default_scenario_json, m)?)?;

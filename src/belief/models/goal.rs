@@ -1,0 +1,807 @@
+//! Goal inference: a person walking in the plane toward one of K goals.
+//!
+//! State per particle: position `(x, y)`, velocity `(vx, vy)`, and — Rao-Blackwellised — the
+//! particle's posterior probabilities of the K goals given its own path. Given goal `g`, the
+//! velocity relaxes toward a goal-directed target velocity `u_g(p)` at rate `α` (the
+//! *rationality*: how strongly the person steers toward their goal), with white noise:
+//!
+//! ```text
+//! v' = v + α·dt·(u_g(p) − v) + σ_v·√dt·ε,   p' = p + dt·v',   z = p + N(0, σ_z² I)
+//! ```
+//!
+//! `u_g` is either [`GoalVelocity::ConstantSpeed`] (walk at `speed` toward the goal, slowing
+//! down within `slow_radius` of it) or [`GoalVelocity::Linear`] (`u_g = gain·(g − p)`, which
+//! makes the model linear-Gaussian per goal, so the exact goal posterior is available from K
+//! Kalman filters — the reference the tests use).
+//!
+//! **Why Rao-Blackwellise the goal.** Conditioned on a particle's path the goal is a discrete
+//! hidden variable whose posterior is exact and cheap: each step samples the goal from the
+//! particle's current goal probabilities (so the path follows the exact marginal transition),
+//! then multiplies every goal's probability by its transition density `N(v'; m_g, σ_v² dt)` and
+//! renormalises. The goal posterior is the weighted average of those per-particle
+//! probabilities — far lower variance than a sampled goal, and goals can be added or removed
+//! at run time by editing one row. An optional switching probability per step makes the goal
+//! an HMM (a forward step per particle before sampling).
+
+use rand_chacha::ChaCha8Rng;
+
+use crate::belief::filter::{
+    FilterSettings, Model, ParticleFilter, Particles, ParticlesRef, StepInfo,
+};
+use crate::belief::noise::{fill_normal, fill_uniform};
+use crate::error::{check_finite, check_positive, Error, Result};
+use crate::linalg::simd::{self, SimdTask};
+
+/// A goal: a point (`radius = 0`) or a disc.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Goal {
+    /// Centre, x (m).
+    pub x: f64,
+    /// Centre, y (m).
+    pub y: f64,
+    /// Radius of the goal region (m); 0 for a point.
+    pub radius: f64,
+}
+
+impl Goal {
+    /// A point goal.
+    #[must_use]
+    pub fn point(x: f64, y: f64) -> Self {
+        Self { x, y, radius: 0.0 }
+    }
+}
+
+/// How the goal-directed target velocity depends on position.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum GoalVelocity {
+    /// `speed` toward the goal, scaled down linearly within `slow_radius` of its region.
+    ConstantSpeed {
+        /// Distance from the goal region over which the person slows to a stop (m, > 0).
+        slow_radius: f64,
+    },
+    /// The person's own current speed `|v|` toward the goal (only the heading is goal-directed),
+    /// scaled down within `slow_radius`: suits crowds whose walking speeds vary widely.
+    Heading {
+        /// Distance from the goal region over which the person slows to a stop (m, > 0).
+        slow_radius: f64,
+    },
+    /// `gain · (goal − p)`: linear-Gaussian per goal (for exact reference posteriors).
+    Linear {
+        /// Gain (1/s).
+        gain: f64,
+    },
+}
+
+/// Parameters of the goal-inference model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GoalModelSettings {
+    /// Time step between observations (s).
+    pub dt: f64,
+    /// Nominal walking speed (m/s).
+    pub speed: f64,
+    /// Rationality: rate at which velocity relaxes toward the goal-directed velocity (1/s).
+    pub rationality: f64,
+    /// Velocity noise intensity σ_v (m/s per √s).
+    pub velocity_noise: f64,
+    /// Standard deviation of the position observation noise (m).
+    pub obs_noise: f64,
+    /// Probability per step that the person switches to a goal drawn uniformly (0 = fixed goal).
+    pub switch_prob: f64,
+    /// Target velocity model.
+    pub velocity: GoalVelocity,
+    /// Initial mean `[x, y, vx, vy]`.
+    pub init_mean: [f64; 4],
+    /// Initial standard deviations `[x, y, vx, vy]`.
+    pub init_std: [f64; 4],
+}
+
+impl Default for GoalModelSettings {
+    fn default() -> Self {
+        Self {
+            dt: 0.1,
+            speed: 1.2,
+            rationality: 1.0,
+            velocity_noise: 0.5,
+            obs_noise: 0.05,
+            switch_prob: 0.0,
+            velocity: GoalVelocity::ConstantSpeed { slow_radius: 0.5 },
+            init_mean: [0.0; 4],
+            init_std: [0.05, 0.05, 1.0, 1.0],
+        }
+    }
+}
+
+impl GoalModelSettings {
+    /// Checks ranges.
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] naming the setting.
+    pub fn validate(&self) -> Result<()> {
+        check_positive("dt", self.dt)?;
+        check_positive("speed", self.speed)?;
+        check_positive("obs_noise", self.obs_noise)?;
+        check_positive("velocity_noise", self.velocity_noise)?;
+        if !(self.rationality.is_finite() && self.rationality >= 0.0) {
+            return Err(Error::invalid_value(
+                "rationality",
+                "must be >= 0 and finite",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.switch_prob) {
+            return Err(Error::invalid_value("switch_prob", "must be in [0, 1]"));
+        }
+        match self.velocity {
+            GoalVelocity::ConstantSpeed { slow_radius } | GoalVelocity::Heading { slow_radius } => {
+                check_positive("slow_radius", slow_radius)?;
+            }
+            GoalVelocity::Linear { gain } => {
+                if !gain.is_finite() {
+                    return Err(Error::invalid_value("gain", "must be finite"));
+                }
+            }
+        }
+        check_finite("init_mean", &self.init_mean)?;
+        check_finite("init_std", &self.init_std)?;
+        if self.init_std.iter().any(|&s| s < 0.0) {
+            return Err(Error::invalid_value("init_std", "must be >= 0"));
+        }
+        Ok(())
+    }
+}
+
+/// The goal-inference model (see the module docs). Observations are `[x, y]`.
+#[derive(Clone, Debug)]
+pub struct GoalModel {
+    goals: Vec<Goal>,
+    prior: Vec<f64>,
+    s: GoalModelSettings,
+}
+
+fn check_goals(goals: &[Goal]) -> Result<()> {
+    if goals.is_empty() {
+        return Err(Error::invalid_value(
+            "goals",
+            "at least one goal is required",
+        ));
+    }
+    for (i, g) in goals.iter().enumerate() {
+        if !(g.x.is_finite() && g.y.is_finite() && g.radius.is_finite() && g.radius >= 0.0) {
+            return Err(Error::invalid_value(
+                "goals",
+                format_args!("goal {i} must have finite coordinates and a radius >= 0"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl GoalModel {
+    /// A model over `goals` with a uniform goal prior.
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] on zero goals, non-finite goals or invalid settings.
+    pub fn new(goals: &[Goal], settings: GoalModelSettings) -> Result<Self> {
+        check_goals(goals)?;
+        settings.validate()?;
+        let k = goals.len();
+        Ok(Self {
+            goals: goals.to_vec(),
+            prior: vec![1.0 / k as f64; k],
+            s: settings,
+        })
+    }
+
+    /// Sets the goal prior (normalised here).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] on a length other than K; invalid weights as in
+    /// [`crate::belief::resample::check_weights`].
+    pub fn with_prior(mut self, prior: &[f64]) -> Result<Self> {
+        if prior.len() != self.goals.len() {
+            return Err(Error::shape(
+                "prior",
+                format_args!("expected {} values, got {}", self.goals.len(), prior.len()),
+            ));
+        }
+        let t = crate::belief::resample::check_weights(prior)?;
+        self.prior = prior.iter().map(|p| p / t).collect();
+        Ok(self)
+    }
+
+    /// The goals.
+    #[must_use]
+    pub fn goals(&self) -> &[Goal] {
+        &self.goals
+    }
+
+    /// The settings.
+    #[must_use]
+    pub fn settings(&self) -> &GoalModelSettings {
+        &self.s
+    }
+
+    /// Number of goals.
+    #[must_use]
+    pub fn n_goals(&self) -> usize {
+        self.goals.len()
+    }
+
+    fn sd(&self) -> f64 {
+        self.s.velocity_noise * self.s.dt.sqrt()
+    }
+}
+
+impl Model for GoalModel {
+    type Obs = [f64];
+
+    fn state_dim(&self) -> usize {
+        4 + self.goals.len()
+    }
+
+    fn scratch_per_particle(&self) -> usize {
+        5 + 3 * self.goals.len()
+    }
+
+    fn check_observation(&self, obs: &[f64]) -> Result<()> {
+        if obs.len() != 2 {
+            return Err(Error::shape(
+                "observation",
+                format_args!("expected [x, y], got {} values", obs.len()),
+            ));
+        }
+        check_finite("observation", obs)
+    }
+
+    fn sample_initial(&self, p: &mut Particles<'_>, rng: &mut ChaCha8Rng, scratch: &mut [f64]) {
+        let len = p.len();
+        let eps = &mut scratch[..4 * len];
+        fill_normal(rng, eps);
+        for c in 0..4 {
+            let (m, sd) = (self.s.init_mean[c], self.s.init_std[c]);
+            for (x, &e) in p.component_mut(c).iter_mut().zip(&eps[c * len..]) {
+                *x = m + sd * e;
+            }
+        }
+        for (g, &pr) in self.prior.iter().enumerate() {
+            p.component_mut(4 + g).fill(pr);
+        }
+    }
+
+    fn reinitialise(
+        &self,
+        p: &mut Particles<'_>,
+        obs: &[f64],
+        rng: &mut ChaCha8Rng,
+        scratch: &mut [f64],
+    ) {
+        self.sample_initial(p, rng, scratch);
+        let len = p.len();
+        let eps = &mut scratch[..2 * len];
+        fill_normal(rng, eps);
+        for c in 0..2 {
+            for (x, &e) in p.component_mut(c).iter_mut().zip(&eps[c * len..]) {
+                *x = obs[c] + self.s.obs_noise * e;
+            }
+        }
+    }
+
+    fn propagate(&self, p: &mut Particles<'_>, rng: &mut ChaCha8Rng, scratch: &mut [f64]) {
+        let len = p.len();
+        let k = self.goals.len();
+        let (u, rest) = scratch.split_at_mut(len);
+        let (eps, rest) = rest.split_at_mut(2 * len);
+        let (gsel, rest) = rest.split_at_mut(len);
+        let (aux, rest) = rest.split_at_mut(len);
+        let (tgt, rest) = rest.split_at_mut(2 * k * len);
+        let lg = &mut rest[..k * len];
+        fill_uniform(rng, u);
+        fill_normal(rng, eps);
+        simd::dispatch(GoalStep {
+            m: self,
+            data: p.components_mut(),
+            u,
+            eps,
+            gsel,
+            aux,
+            tgt,
+            lg,
+        });
+    }
+
+    fn log_likelihood(
+        &self,
+        p: ParticlesRef<'_>,
+        obs: &[f64],
+        _scratch: &mut [f64],
+        logw: &mut [f64],
+    ) {
+        simd::dispatch(GaussLik {
+            x: p.component(0),
+            y: p.component(1),
+            zx: obs[0],
+            zy: obs[1],
+            sigma: self.s.obs_noise,
+            logw,
+        });
+    }
+}
+
+struct GaussLik<'a> {
+    x: &'a [f64],
+    y: &'a [f64],
+    zx: f64,
+    zy: f64,
+    sigma: f64,
+    logw: &'a mut [f64],
+}
+
+impl SimdTask for GaussLik<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        let c = -0.5 / (self.sigma * self.sigma);
+        let k = -(2.0 * std::f64::consts::PI * self.sigma * self.sigma).ln();
+        for ((lw, &x), &y) in self.logw.iter_mut().zip(self.x).zip(self.y) {
+            let (dx, dy) = (self.zx - x, self.zy - y);
+            *lw += simd::mul_add::<FMA>(c, dx * dx + dy * dy, k);
+        }
+    }
+}
+
+struct GoalStep<'a, I> {
+    m: &'a GoalModel,
+    data: I,
+    u: &'a mut [f64],
+    eps: &'a mut [f64],
+    gsel: &'a mut [f64],
+    aux: &'a mut [f64],
+    tgt: &'a mut [f64],
+    lg: &'a mut [f64],
+}
+
+impl<'a, I: Iterator<Item = &'a mut [f64]>> SimdTask for GoalStep<'a, I> {
+    type Output = ();
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        let GoalStep {
+            m,
+            mut data,
+            u,
+            eps,
+            gsel,
+            aux,
+            tgt,
+            lg,
+        } = self;
+        let s = &m.s;
+        let k = m.goals.len();
+        let len = u.len();
+        let (Some(px), Some(py), Some(vx), Some(vy)) =
+            (data.next(), data.next(), data.next(), data.next())
+        else {
+            return;
+        };
+        // Per-goal probability rows (the remaining components).
+        let mut pr = smallvec_rows::Rows::new();
+        for r in data.take(k) {
+            pr.push(r);
+        }
+        let (e1, e2) = eps.split_at_mut(len);
+        // 1. Goal switching (HMM prediction), then sample a goal per particle: branch-free
+        //    count of cumulative probabilities below u.
+        if s.switch_prob > 0.0 {
+            let (keep, jump) = (1.0 - s.switch_prob, s.switch_prob / k as f64);
+            for g in 0..k {
+                pr.get(g)
+                    .iter_mut()
+                    .for_each(|q| *q = simd::mul_add::<FMA>(keep, *q, jump));
+            }
+        }
+        gsel.fill(0.0);
+        aux.fill(0.0);
+        for g in 0..k.saturating_sub(1) {
+            let row = pr.get(g);
+            for ((c, sel), (&q, &ui)) in aux
+                .iter_mut()
+                .zip(gsel.iter_mut())
+                .zip(row.iter().zip(u.iter()))
+            {
+                *c += q;
+                *sel += if ui >= *c { 1.0 } else { 0.0 };
+            }
+        }
+        // 2. Target velocities under every goal.
+        let (tx, ty) = tgt.split_at_mut(k * len);
+        for (g, goal) in m.goals.iter().enumerate() {
+            let ox = &mut tx[g * len..(g + 1) * len];
+            let oy = &mut ty[g * len..(g + 1) * len];
+            match s.velocity {
+                GoalVelocity::Linear { gain } => {
+                    for i in 0..len {
+                        ox[i] = gain * (goal.x - px[i]);
+                        oy[i] = gain * (goal.y - py[i]);
+                    }
+                }
+                GoalVelocity::ConstantSpeed { slow_radius } => {
+                    let inv_slow = 1.0 / slow_radius;
+                    for i in 0..len {
+                        let (dx, dy) = (goal.x - px[i], goal.y - py[i]);
+                        let d = (dx * dx + dy * dy).sqrt();
+                        let ramp = ((d - goal.radius).max(0.0) * inv_slow).min(1.0);
+                        let sc = s.speed * ramp / d.max(1e-9);
+                        ox[i] = sc * dx;
+                        oy[i] = sc * dy;
+                    }
+                }
+                GoalVelocity::Heading { slow_radius } => {
+                    let inv_slow = 1.0 / slow_radius;
+                    for i in 0..len {
+                        let (dx, dy) = (goal.x - px[i], goal.y - py[i]);
+                        let d = (dx * dx + dy * dy).sqrt();
+                        let sp = (vx[i] * vx[i] + vy[i] * vy[i]).sqrt();
+                        let ramp = ((d - goal.radius).max(0.0) * inv_slow).min(1.0);
+                        let sc = sp * ramp / d.max(1e-9);
+                        ox[i] = sc * dx;
+                        oy[i] = sc * dy;
+                    }
+                }
+            }
+        }
+        // 3. Selected target (u reused for tx_sel, aux for ty_sel), new velocity and position.
+        let (sx, sy) = (&mut *u, &mut *aux);
+        for g in 0..k {
+            let gf = g as f64;
+            let ox = &tx[g * len..(g + 1) * len];
+            let oy = &ty[g * len..(g + 1) * len];
+            for i in 0..len {
+                if gsel[i] == gf {
+                    sx[i] = ox[i];
+                    sy[i] = oy[i];
+                }
+            }
+        }
+        let a = s.rationality * s.dt;
+        let sd = m.sd();
+        for i in 0..len {
+            let nvx = vx[i] + a * (sx[i] - vx[i]) + sd * e1[i];
+            let nvy = vy[i] + a * (sy[i] - vy[i]) + sd * e2[i];
+            vx[i] = nvx;
+            vy[i] = nvy;
+            px[i] = simd::mul_add::<FMA>(s.dt, nvx, px[i]);
+            py[i] = simd::mul_add::<FMA>(s.dt, nvy, py[i]);
+        }
+        // 4. Rao-Blackwellised goal update: log N(v'; m_g, sd²) up to a shared constant is
+        //    −|a(t_sel − t_g) + sd·ε|² / (2 sd²).
+        let c = -0.5 / (sd * sd);
+        let lmax = gsel; // reuse: running max over goals
+        lmax.fill(f64::NEG_INFINITY);
+        for g in 0..k {
+            let ox = &tx[g * len..(g + 1) * len];
+            let oy = &ty[g * len..(g + 1) * len];
+            let l = &mut lg[g * len..(g + 1) * len];
+            for i in 0..len {
+                let dx = simd::mul_add::<FMA>(a, sx[i] - ox[i], sd * e1[i]);
+                let dy = simd::mul_add::<FMA>(a, sy[i] - oy[i], sd * e2[i]);
+                l[i] = c * (dx * dx + dy * dy);
+                lmax[i] = lmax[i].max(l[i]);
+            }
+        }
+        let tot = e1; // reuse
+        tot.fill(0.0);
+        for g in 0..k {
+            let l = &lg[g * len..(g + 1) * len];
+            let row = pr.get(g);
+            for i in 0..len {
+                let q = row[i] * simd::exp::<FMA>((l[i] - lmax[i]).max(-745.0));
+                row[i] = q;
+                tot[i] += q;
+            }
+        }
+        // tot > 0 always in exact arithmetic (the sampled goal has p > 0); guard underflow by
+        // falling back to uniform (`inv = 0`, `add = 1/K`).
+        let uni = 1.0 / k as f64;
+        let add = lmax; // reuse
+        for i in 0..len {
+            let ok = tot[i] > 0.0;
+            add[i] = if ok { 0.0 } else { uni };
+            tot[i] = if ok { 1.0 / tot[i] } else { 0.0 };
+        }
+        for g in 0..k {
+            let row = pr.get(g);
+            for i in 0..len {
+                row[i] = simd::mul_add::<FMA>(row[i], tot[i], add[i]);
+            }
+        }
+    }
+}
+
+/// A fixed-capacity list of row slices (no allocation for up to 64 goals, heap beyond).
+mod smallvec_rows {
+    pub(super) struct Rows<'a> {
+        inline: [Option<&'a mut [f64]>; 64],
+        n: usize,
+        heap: Vec<&'a mut [f64]>,
+    }
+    impl<'a> Rows<'a> {
+        pub(super) fn new() -> Self {
+            Self {
+                inline: [const { None }; 64],
+                n: 0,
+                heap: Vec::new(),
+            }
+        }
+        pub(super) fn push(&mut self, r: &'a mut [f64]) {
+            if self.n < 64 {
+                self.inline[self.n] = Some(r);
+            } else {
+                self.heap.push(r);
+            }
+            self.n += 1;
+        }
+        #[inline(always)]
+        pub(super) fn get(&mut self, g: usize) -> &mut [f64] {
+            if g < 64 {
+                self.inline[g].as_deref_mut().unwrap_or(&mut [])
+            } else {
+                &mut self.heap[g - 64][..]
+            }
+        }
+    }
+}
+
+/// Online goal inference: a particle filter over [`GoalModel`] that initialises itself from
+/// the first observation.
+///
+/// The first [`GoalInference::update`] draws the particles around the observation (position
+/// std = `obs_noise`, velocity std = `speed`, goal probabilities = prior) and does not weight
+/// them; later updates are filter steps. Goals may be added or removed at any time.
+///
+/// ```
+/// use intent_engine::belief::{FilterSettings, Goal, GoalInference, GoalModelSettings};
+/// let goals = [Goal::point(5.0, 0.0), Goal::point(0.0, 5.0)];
+/// let settings = GoalModelSettings { dt: 0.1, ..Default::default() };
+/// let mut gi = GoalInference::new(&goals, settings, FilterSettings { n_particles: 2000, ..Default::default() })?;
+/// for t in 0..20 {
+///     gi.update([0.12 * t as f64, 0.0])?;     // walking along +x at 1.2 m/s
+/// }
+/// let p = gi.goal_probabilities();
+/// assert!(p[0] > 0.9, "{p:?}");
+/// # Ok::<(), intent_engine::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct GoalInference {
+    pf: ParticleFilter<GoalModel>,
+    initialised: bool,
+}
+
+impl GoalInference {
+    /// Builds the filter (particles are drawn at the first observation).
+    ///
+    /// # Errors
+    /// Invalid goals or settings (zero goals, `n_particles == 0`, non-positive noise, …).
+    pub fn new(goals: &[Goal], model: GoalModelSettings, filter: FilterSettings) -> Result<Self> {
+        let m = GoalModel::new(goals, model)?;
+        Ok(Self {
+            pf: ParticleFilter::new(m, filter)?,
+            initialised: false,
+        })
+    }
+
+    /// Assimilates an observed position `[x, y]`.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] for NaN/inf (the belief is unchanged).
+    pub fn update(&mut self, z: [f64; 2]) -> Result<StepInfo> {
+        self.pf.model().check_observation(&z)?;
+        let info = if self.initialised {
+            self.pf.step(&z[..])?
+        } else {
+            let seed = self.pf.settings().seed;
+            self.pf.reshape_state(
+                |m| {
+                    m.s.init_mean = [z[0], z[1], 0.0, 0.0];
+                    m.s.init_std = [m.s.obs_noise, m.s.obs_noise, m.s.speed, m.s.speed];
+                },
+                |a, b| b.copy_from_slice(a),
+            )?;
+            self.pf.reset(seed);
+            self.initialised = true;
+            StepInfo {
+                status: crate::belief::StepStatus::Ok,
+                ess: self.pf.n_particles() as f64,
+                log_likelihood: 0.0,
+            }
+        };
+        Ok(info)
+    }
+
+    /// Posterior probability of each goal (sums to 1; the prior before any observation).
+    #[must_use]
+    pub fn goal_probabilities(&self) -> Vec<f64> {
+        let mut p = vec![0.0; self.pf.model().n_goals()];
+        goal_probabilities_into(&self.pf, &mut p);
+        p
+    }
+
+    /// [`GoalInference::goal_probabilities`] into `out` (length K), without allocating.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `out.len() != K`.
+    pub fn goal_probabilities_into(&self, out: &mut [f64]) -> Result<()> {
+        let k = self.pf.model().n_goals();
+        if out.len() != k {
+            return Err(Error::shape(
+                "out",
+                format_args!(
+                    "expected length {k} (the number of goals), got {}",
+                    out.len()
+                ),
+            ));
+        }
+        goal_probabilities_into(&self.pf, out);
+        Ok(())
+    }
+
+    /// The underlying filter.
+    #[must_use]
+    pub fn filter(&self) -> &ParticleFilter<GoalModel> {
+        &self.pf
+    }
+
+    /// The underlying filter, mutable (e.g. to change parallelism).
+    pub fn filter_mut(&mut self) -> &mut ParticleFilter<GoalModel> {
+        &mut self.pf
+    }
+
+    /// Whether an observation has been assimilated.
+    #[must_use]
+    pub fn is_initialised(&self) -> bool {
+        self.initialised
+    }
+
+    /// Adds a goal at run time. Every particle gives it probability `1/(K+1)` and scales the
+    /// others by `K/(K+1)`; the prior becomes uniform.
+    ///
+    /// # Errors
+    /// A non-finite goal or negative radius.
+    pub fn add_goal(&mut self, goal: Goal) -> Result<()> {
+        check_goals(&[goal])?;
+        let k = self.pf.model().n_goals() as f64;
+        self.pf.reshape_state(
+            |m| {
+                m.goals.push(goal);
+                let n = m.goals.len();
+                m.prior = vec![1.0 / n as f64; n];
+            },
+            |a, b| {
+                b[..a.len()].copy_from_slice(a);
+                for q in &mut b[4..a.len()] {
+                    *q *= k / (k + 1.0);
+                }
+                b[a.len()] = 1.0 / (k + 1.0);
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Removes goal `index`; particles renormalise their remaining goal probabilities (a
+    /// particle that gave it all its mass falls back to uniform).
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] for an index out of range or removing the last goal.
+    pub fn remove_goal(&mut self, index: usize) -> Result<()> {
+        let k = self.pf.model().n_goals();
+        if index >= k {
+            return Err(Error::invalid_value(
+                "index",
+                format_args!("goal index {index} out of range (K = {k})"),
+            ));
+        }
+        if k == 1 {
+            return Err(Error::invalid_value("index", "cannot remove the last goal"));
+        }
+        self.pf.reshape_state(
+            |m| {
+                m.goals.remove(index);
+                let n = m.goals.len();
+                m.prior = vec![1.0 / n as f64; n];
+            },
+            |a, b| {
+                b[..4].copy_from_slice(&a[..4]);
+                let mut j = 4;
+                for (g, &q) in a[4..].iter().enumerate() {
+                    if g != index {
+                        b[j] = q;
+                        j += 1;
+                    }
+                }
+                let t: f64 = b[4..].iter().sum();
+                let kk = (b.len() - 4) as f64;
+                for q in &mut b[4..] {
+                    *q = if t > 0.0 { *q / t } else { 1.0 / kk };
+                }
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Predicted positions for steps `1..=horizon`: means `(horizon, 2)` and covariances
+    /// `(horizon, 2, 2)` row-major, by simulating the weighted particles with `seed`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the outputs have the wrong lengths.
+    pub fn predict_into(
+        &mut self,
+        horizon: usize,
+        seed: u64,
+        means: &mut [f64],
+        covs: &mut [f64],
+    ) -> Result<()> {
+        if means.len() != 2 * horizon || covs.len() != 4 * horizon {
+            return Err(Error::shape(
+                "means/covs",
+                format_args!("expected lengths {} and {}", 2 * horizon, 4 * horizon),
+            ));
+        }
+        // Accumulate raw moments Σw x, Σw x² per step, then centre.
+        means.fill(0.0);
+        covs.fill(0.0);
+        self.pf.forecast(horizon, seed, |t, p, w| {
+            let (x, y) = (p.component(0), p.component(1));
+            let (mut sx, mut sy, mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0, 0.0, 0.0);
+            for i in 0..w.len() {
+                let (wx, wy) = (w[i] * x[i], w[i] * y[i]);
+                sx += wx;
+                sy += wy;
+                sxx += wx * x[i];
+                sxy += wx * y[i];
+                syy += wy * y[i];
+            }
+            means[2 * t] += sx;
+            means[2 * t + 1] += sy;
+            covs[4 * t] += sxx;
+            covs[4 * t + 1] += sxy;
+            covs[4 * t + 3] += syy;
+        });
+        for t in 0..horizon {
+            let (mx, my) = (means[2 * t], means[2 * t + 1]);
+            covs[4 * t] -= mx * mx;
+            covs[4 * t + 1] -= mx * my;
+            covs[4 * t + 2] = covs[4 * t + 1];
+            covs[4 * t + 3] -= my * my;
+        }
+        Ok(())
+    }
+
+    /// `n` sampled position trajectories over `horizon` steps, row-major `(n, horizon, 2)`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] if `horizon == 0`.
+    pub fn sample_trajectories(&self, horizon: usize, n: usize, seed: u64) -> Result<Vec<f64>> {
+        if horizon == 0 {
+            return Err(Error::invalid_value("horizon", "must be >= 1"));
+        }
+        let mut out = vec![0.0; n * horizon * 2];
+        self.pf
+            .sample_trajectories_into(horizon, &[0, 1], seed, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// The goal posterior `Σᵢ wᵢ pᵢ(g)` of a filter over [`GoalModel`], into `out` (length K).
+pub fn goal_probabilities_into(pf: &ParticleFilter<GoalModel>, out: &mut [f64]) {
+    out.fill(0.0);
+    let k = pf.model().n_goals().min(out.len());
+    for (p, w) in pf.chunks() {
+        for (g, o) in out.iter_mut().enumerate().take(k) {
+            let row = p.component(4 + g);
+            *o += row.iter().zip(w).map(|(a, b)| a * b).sum::<f64>();
+        }
+    }
+    let t: f64 = out.iter().sum();
+    if t > 0.0 && t.is_finite() {
+        out.iter_mut().for_each(|q| *q /= t);
+    } else {
+        out.fill(1.0 / k.max(1) as f64);
+    }
+}

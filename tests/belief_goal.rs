@@ -1,0 +1,137 @@
+//! The Rao-Blackwellised goal posterior against the exact one: with the linear goal-directed
+//! velocity model each goal gives a linear-Gaussian model, so per-goal Kalman marginal
+//! likelihoods give the posterior in closed form.
+
+use intent_engine::belief::{
+    FilterSettings, Goal, GoalModel, GoalModelSettings, GoalVelocity, ParticleFilter,
+};
+use intent_engine::Par;
+use nalgebra::{Matrix2, Vector2};
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+
+fn settings() -> GoalModelSettings {
+    GoalModelSettings {
+        dt: 0.2,
+        speed: 1.0,
+        rationality: 0.8,
+        velocity_noise: 0.6,
+        obs_noise: 0.15,
+        switch_prob: 0.0,
+        velocity: GoalVelocity::Linear { gain: 0.3 },
+        init_mean: [0.0, 0.0, 0.0, 0.0],
+        init_std: [0.1, 0.1, 0.5, 0.5],
+    }
+}
+
+/// Per axis the model is `s' = A s + b·g + w`, `s = (p, v)`.
+fn axis_model(s: &GoalModelSettings) -> (Matrix2<f64>, Vector2<f64>, Matrix2<f64>) {
+    let GoalVelocity::Linear { gain } = s.velocity else {
+        unreachable!()
+    };
+    let a = s.rationality * s.dt;
+    let dt = s.dt;
+    let sd2 = s.velocity_noise.powi(2) * dt;
+    let am = Matrix2::new(1.0 - dt * a * gain, dt * (1.0 - a), -a * gain, 1.0 - a);
+    let b = Vector2::new(dt * a * gain, a * gain);
+    let q = Matrix2::new(dt * dt, dt, dt, 1.0) * sd2;
+    (am, b, q)
+}
+
+/// Exact log marginal likelihood of the observations under goal `g` (both axes independent).
+fn kalman_loglik(s: &GoalModelSettings, g: Goal, zs: &[[f64; 2]]) -> f64 {
+    let (am, b, q) = axis_model(s);
+    let r = s.obs_noise.powi(2);
+    let mut ll = 0.0;
+    for (axis, goal) in [(0, g.x), (1, g.y)] {
+        let mut m = Vector2::new(s.init_mean[axis], s.init_mean[axis + 2]);
+        let mut p = Matrix2::new(
+            s.init_std[axis].powi(2),
+            0.0,
+            0.0,
+            s.init_std[axis + 2].powi(2),
+        );
+        for z in zs {
+            m = am * m + b * goal;
+            p = am * p * am.transpose() + q;
+            let sv = p[(0, 0)] + r;
+            let e = z[axis] - m[0];
+            ll += -0.5 * ((2.0 * std::f64::consts::PI * sv).ln() + e * e / sv);
+            let k = Vector2::new(p[(0, 0)], p[(1, 0)]) / sv;
+            m += k * e;
+            p -= k * Vector2::new(p[(0, 0)], p[(0, 1)]).transpose();
+        }
+    }
+    ll
+}
+
+#[test]
+fn goal_posterior_within_tv_002_of_the_exact_posterior_at_n_10000() {
+    let s = settings();
+    let goals = [
+        Goal::point(4.0, 1.0),
+        Goal::point(3.0, 3.0),
+        Goal::point(-2.0, 3.0),
+    ];
+    // Simulate a walk toward goal 0 from the model itself.
+    let (am, b, q) = axis_model(&s);
+    let lq = q.cholesky().map_or(Matrix2::zeros(), |c| c.l());
+    let _ = lq;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
+    let sd = s.velocity_noise * s.dt.sqrt();
+    let mut st = [Vector2::new(0.0, 0.0), Vector2::new(0.0, 0.0)];
+    let mut zs = Vec::new();
+    for _ in 0..12 {
+        let mut z = [0.0; 2];
+        for (axis, goal) in [(0, goals[0].x), (1, goals[0].y)] {
+            let e: f64 = StandardNormal.sample(&mut rng);
+            st[axis] = am * st[axis] + b * goal + Vector2::new(s.dt, 1.0) * (sd * e);
+            let n: f64 = StandardNormal.sample(&mut rng);
+            z[axis] = st[axis][0] + s.obs_noise * n;
+        }
+        zs.push(z);
+    }
+    for t in [4, 8, 12] {
+        let ll: Vec<f64> = goals
+            .iter()
+            .map(|&g| kalman_loglik(&s, g, &zs[..t]))
+            .collect();
+        let mx = ll.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let tot: f64 = ll.iter().map(|l| (l - mx).exp()).sum();
+        let exact: Vec<f64> = ll.iter().map(|l| (l - mx).exp() / tot).collect();
+        let mut pf = ParticleFilter::new(
+            GoalModel::new(&goals, s.clone()).unwrap(),
+            FilterSettings {
+                n_particles: 10_000,
+                seed: 3,
+                par: Par::Rayon(2),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let mut lz_exact = f64::NEG_INFINITY;
+        for z in &zs[..t] {
+            pf.step(&z[..]).unwrap();
+        }
+        // log Z of the mixture: log Σ_g prior_g exp(ll_g).
+        lz_exact = lz_exact.max(mx + (tot / 3.0).ln());
+        let mut post = vec![0.0; 3];
+        intent_engine::belief::goal_probabilities_into(&pf, &mut post);
+        let tv: f64 = 0.5
+            * post
+                .iter()
+                .zip(&exact)
+                .map(|(a, b)| (a - b).abs())
+                .sum::<f64>();
+        eprintln!(
+            "t={t}: exact {exact:?} pf {post:?} tv {tv:.4}; log Z {} vs {lz_exact}",
+            pf.log_z()
+        );
+        assert!(tv < 0.02, "t={t}: TV {tv} (exact {exact:?}, pf {post:?})");
+        assert!(
+            (pf.log_z() - lz_exact).abs() < 0.2,
+            "log Z {} vs {lz_exact}",
+            pf.log_z()
+        );
+    }
+}

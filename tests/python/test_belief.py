@@ -1,0 +1,257 @@
+"""Belief core from Python: GoalInference, ParticleFilter, resamplers, acquisition."""
+
+import os
+
+import numpy as np
+import pytest
+
+import intent_engine as ie
+from intent_engine import acquisition as acq
+
+GOALS = np.array([[5.0, 0.0], [0.0, 5.0], [-3.0, -3.0]])
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+
+def walk(n, v=(0.12, 0.0)):
+    return [np.array([v[0] * t, v[1] * t]) for t in range(n)]
+
+
+def test_goal_inference_finds_the_goal_and_predicts():
+    gi = ie.GoalInference(GOALS, n_particles=2000, dt=0.1, seed=1, speed=1.2, obs_noise=0.05,
+                          resampling="systematic", ess_threshold=0.5)
+    assert gi.n_goals == 3
+    np.testing.assert_allclose(gi.goal_probabilities(), np.full(3, 1 / 3))
+    for z in walk(20):
+        status = gi.update(z)
+        assert status in ("ok", "resampled", "reinitialised")
+    p = gi.goal_probabilities()
+    assert p.shape == (3,) and abs(p.sum() - 1) < 1e-12 and p[0] > 0.9
+    assert 0 < gi.effective_sample_size() <= 2000
+    assert np.isfinite(gi.log_likelihood)
+    mean, cov = gi.predict(10)
+    assert mean.shape == (10, 2) and cov.shape == (10, 2, 2)
+    assert mean[-1, 0] > mean[0, 0] > 2.2  # keeps walking along +x
+    assert np.all(np.linalg.eigvalsh(cov) > 0)
+    assert cov[-1, 0, 0] > cov[0, 0, 0]  # uncertainty grows with the horizon
+    traj = gi.sample_trajectories(10, 50, seed=3)
+    assert traj.shape == (50, 10, 2)
+    np.testing.assert_allclose(traj.mean(axis=0)[-1], mean[-1], atol=0.5)
+    assert gi.mean().shape == (4,) and gi.covariance().shape == (4, 4)
+
+
+def test_same_seed_same_output_any_thread_count():
+    def run(threads):
+        gi = ie.GoalInference(GOALS, n_particles=4000, seed=7, threads=threads, switch_prob=0.01)
+        for z in walk(15, (0.05, 0.08)):
+            gi.update(z)
+        return gi.goal_probabilities(), gi.log_likelihood, gi.predict(5, seed=2)[0]
+
+    a, b = run(1), run(2)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert a[1] == b[1]
+    np.testing.assert_array_equal(a[2], b[2])
+
+
+def test_goals_added_and_removed():
+    gi = ie.GoalInference(GOALS, n_particles=1000)
+    for z in walk(10):
+        gi.update(z)
+    gi.add_goal([2.0, 0.0])
+    gi.add_goal(np.array([8.0, 8.0, 0.5]))
+    assert gi.n_goals == 5 and abs(gi.goal_probabilities().sum() - 1) < 1e-12
+    gi.remove_goal(4)
+    assert gi.goal_probabilities().shape == (4,)
+    with pytest.raises(ValueError):
+        gi.remove_goal(9)
+
+
+def test_degenerate_input_raises_value_errors_or_recovers():
+    with pytest.raises(ie.InvalidInputError):
+        ie.GoalInference(np.zeros((0, 2)))
+    with pytest.raises(ValueError):
+        ie.GoalInference(GOALS, n_particles=0)
+    with pytest.raises(ValueError):
+        ie.GoalInference(GOALS, obs_noise=-1.0)
+    with pytest.raises(ValueError):
+        ie.GoalInference(GOALS, resampling="bogus")
+    with pytest.raises(ValueError):
+        ie.GoalInference(GOALS, ess_threshold=1.5)
+    gi = ie.GoalInference(GOALS, n_particles=500)
+    gi.update([0.0, 0.0])
+    with pytest.raises(ValueError):
+        gi.update([np.nan, 0.0])
+    with pytest.raises(ValueError):
+        gi.update([1.0, 2.0, 3.0])
+    assert gi.update([1e300, 1e300]) == "reinitialised"
+    assert np.all(np.isfinite(gi.goal_probabilities()))
+    gi.update([1e300, 1e300])
+    assert np.all(np.isfinite(gi.goal_probabilities()))
+    with pytest.raises(ValueError):
+        gi.predict(0)
+
+
+def kalman_loglik(A, Q, H, R, m0, P0, ys):
+    m, P, ll = m0.copy(), P0.copy(), 0.0
+    for y in ys:
+        m, P = A @ m, A @ P @ A.T + Q
+        S = H @ P @ H.T + R
+        e = y - H @ m
+        ll += -0.5 * (np.log(np.linalg.det(2 * np.pi * S)) + e @ np.linalg.solve(S, e))
+        K = P @ H.T @ np.linalg.inv(S)
+        m, P = m + K @ e, (np.eye(len(m)) - K @ H) @ P
+    return ll, m
+
+
+@pytest.mark.parametrize("guided", [False, True])
+def test_particle_filter_matches_kalman(guided):
+    dt = 0.5
+    A = np.array([[1.0, dt], [0.0, 1.0]])
+    Q = 0.3 * np.array([[dt**3 / 3, dt**2 / 2], [dt**2 / 2, dt]])
+    H = np.array([[1.0, 0.0]])
+    R = np.array([[0.4]])
+    m0, P0 = np.array([0.0, 1.0]), np.diag([1.0, 0.5])
+    rng = np.random.default_rng(0)
+    ys = np.cumsum(0.5 + 0.3 * rng.normal(size=25))[:, None]
+    exact, m_exact = kalman_loglik(A, Q, H, R, m0, P0, ys)
+    lz = []
+    for seed in range(10):
+        pf = ie.ParticleFilter.linear_gaussian(A, Q, H, R, m0, P0, n_particles=3000, seed=seed, guided=guided)
+        for y in ys:
+            pf.step(y)
+        lz.append(pf.log_likelihood)
+    se = np.std(lz, ddof=1) / np.sqrt(len(lz))
+    assert abs(np.mean(lz) - exact) < 3 * max(se, 1e-3), (np.mean(lz), se, exact)
+    np.testing.assert_allclose(pf.mean(), m_exact, atol=0.15)
+    assert pf.particles().shape == (3000, 2) and abs(pf.weights().sum() - 1) < 1e-12
+    assert pf.covariance().shape == (2, 2) and pf.n_particles == 3000
+
+
+def test_goal_directed_particle_filter():
+    pf = ie.ParticleFilter.goal_directed(GOALS, [0, 0, 0, 0], [0.05, 0.05, 1, 1], n_particles=1000)
+    for z in walk(10)[1:]:
+        pf.step(z)
+    assert pf.particles().shape == (1000, 7)
+    with pytest.raises(ValueError):
+        ie.ParticleFilter.goal_directed(GOALS, [0, 0, 0], [1, 1, 1, 1])
+
+
+@pytest.mark.parametrize("fn", [ie.systematic_resample, ie.stratified_resample, ie.residual_resample,
+                                ie.multinomial_resample, ie.rejection_resample])
+def test_resamplers_are_unbiased_and_validate(fn):
+    w = np.array([0.1, 0.5, 0.05, 0.35])
+    counts = np.zeros(4)
+    for s in range(3000):
+        idx = fn(w, s)
+        assert idx.dtype == np.int64 and idx.shape == (4,)
+        counts += np.bincount(idx, minlength=4)
+    np.testing.assert_allclose(counts / 3000, 4 * w, atol=0.06)
+    assert fn(w, 0, n=10).shape == (10,)
+    for bad in ([], [0.0, 0.0], [1.0, np.nan], [-1.0, 2.0]):
+        with pytest.raises(ValueError):
+            fn(np.array(bad, dtype=float), 0)
+
+
+def test_systematic_matches_numpy_reference():
+    rng = np.random.default_rng(1)
+    w = rng.random(20)
+    w /= w.sum()
+    idx = ie.systematic_resample(w, 5)
+    # The NumPy idiom reproduces the draw for some single uniform u (found by a fine scan).
+    cum = np.cumsum(w)
+    for u in np.linspace(0, 1, 200001)[:-1]:
+        ref = np.minimum(np.searchsorted(cum, (np.arange(20) + u) / 20, side="right"), 19)
+        if np.array_equal(ref, idx):
+            break
+    else:
+        pytest.fail("no uniform reproduces the systematic draw")
+
+
+def test_gaussian_acquisitions():
+    from math import erf, exp, log, pi, sqrt
+
+    mu = np.array([-1.0, 0.0, 0.5, 3.0])
+    sd = np.array([0.5, 1.0, 2.0, 0.1])
+    best = 0.2
+    z = (mu - best) / sd
+    cdf = np.array([0.5 * (1 + erf(v / sqrt(2))) for v in z])
+    pdf = np.array([exp(-v * v / 2) / sqrt(2 * pi) for v in z])
+    ei = sd * (pdf + z * cdf)
+    np.testing.assert_allclose(acq.expected_improvement(mu, sd, best), ei, rtol=1e-12)
+    np.testing.assert_allclose(acq.log_expected_improvement(mu, sd, best), np.log(ei), rtol=1e-12)
+    np.testing.assert_allclose(acq.probability_of_improvement(mu, sd, best), cdf, rtol=1e-12)
+    np.testing.assert_allclose(acq.ucb(mu, sd, beta=4.0), mu + 2 * sd)
+    assert acq.thompson_sample(mu, np.zeros(4)) == 3
+    assert log(1.0) == 0.0
+    with pytest.raises(ValueError):
+        acq.ucb(mu, sd[:2])
+    with pytest.raises(ValueError):
+        acq.expected_improvement(mu, -sd, 0.0)
+
+
+def test_log_ei_equals_the_reference_table():
+    path = os.path.join(REPO, "data", "log_ei_reference.csv")
+    z, ref = np.loadtxt(path, delimiter=",", comments="#", skiprows=2, unpack=True)
+    z, ref = np.ascontiguousarray(z), np.ascontiguousarray(ref)
+    got = acq.log_expected_improvement(z, np.ones_like(z), 0.0)
+    assert np.all(np.abs(got - ref) <= 1e-10 * np.maximum(np.abs(ref), 1.0))
+
+
+def test_particle_acquisitions_and_action_selection():
+    rng = np.random.default_rng(0)
+    u = rng.normal(size=(500, 8))
+    w = rng.random(500)
+    wn = w / w.sum()
+    m = wn @ u
+    sd = np.sqrt(np.maximum(wn @ (u * u) - m * m, 0))
+    np.testing.assert_allclose(acq.particle_ucb(u, w, 2.0), m + np.sqrt(2) * sd, rtol=1e-10)
+    np.testing.assert_allclose(acq.particle_expected_improvement(u, w, 0.3), wn @ np.maximum(u - 0.3, 0), rtol=1e-10)
+    np.testing.assert_allclose(acq.particle_probability_of_improvement(u, w, 0.3), wn @ (u > 0.3), rtol=1e-10)
+    a = acq.particle_thompson_sample(u, w, 3)
+    assert 0 <= a < 8
+    best, eu = acq.select_action(u, w)
+    np.testing.assert_allclose(eu, m, rtol=1e-10)
+    assert best == int(np.argmax(m))
+    with pytest.raises(ValueError):
+        acq.particle_ucb(u, w[:10])
+    with pytest.raises(ValueError):
+        acq.select_action(u, np.zeros(500))
+
+
+def test_eth_ucy_goal_inference_runs_if_data_present():
+    data = os.path.join(REPO, "..", "shared", "data", "eth_ucy", "eth_hotel.csv")
+    if not os.path.exists(data):
+        pytest.skip("ETH/UCY data not present")
+    a = np.loadtxt(data, delimiter=",", skiprows=1)
+    ped = a[a[:, 1] == a[0, 1]]
+    gi = ie.GoalInference(np.array([ped[-1, 2:4], [0.0, 0.0], [5.0, 5.0]]), n_particles=500, dt=0.4, obs_noise=0.1)
+    for z in ped[:, 2:4]:
+        gi.update(z)
+    assert np.all(np.isfinite(gi.goal_probabilities()))
+
+
+def test_readme_belief_quick_start_runs():
+    import pathlib
+    import re
+
+    text = (pathlib.Path(REPO) / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"## Belief core.*?```python\n(.*?)```", text, re.S).group(1)
+    ns: dict = {}
+    exec(compile(code, "README.md", "exec"), ns)
+    assert ns["p"][0] > 0.9 and ns["scen"].shape == (50, 10, 2)
+    assert np.isfinite(ns["lei"]).all() and ns["lei"][1] < -400
+
+
+def test_gp_motion_filter_tracks_the_learned_flow():
+    from intent_engine.kernels import RBF
+
+    X = np.array([[float(i % 10), float(i // 10) - 1.5] for i in range(40)])
+    Y = np.tile([1.0, 0.0], (40, 1))
+    gp = ie.GaussianProcess(RBF(2.0), noise_variance=1e-2).fit(X, Y)
+    pf = ie.ParticleFilter.gp_motion(gp, [0.0, 0.0], dt=0.2, obs_noise=0.1, n_particles=500)
+    for t in range(1, 21):
+        pf.step([0.2 * t, 0.0])
+    m = pf.mean()
+    assert abs(m[0] - 4.0) < 0.2 and abs(m[1]) < 0.2
+    with pytest.raises(ValueError):
+        ie.ParticleFilter.gp_motion(ie.GaussianProcess(RBF(1.0)).fit(X, Y[:, 0]), [0.0, 0.0])
