@@ -51,15 +51,24 @@ fn main() -> Result<(), intent_engine::Error> {
     let mut u_stars = Vec::new();
     let mut active = 0usize;
     for step in 0..steps {
-        let target = match step / 100 {
-            0 => [1.0, 1.0, 1.0],
-            1 => [-1.0, 0.5, 0.0],
-            _ => [0.0, 0.0, 0.0],
-        };
+        let smooth = std::env::args().any(|a| a == "smooth");
         let mut xr = Array1::<f64>::zeros(12);
-        xr[0] = target[0];
-        xr[1] = target[1];
-        xr[2] = target[2];
+        if smooth {
+            // A figure-eight tracked at speed: bounds saturate in the turns, no reference jumps.
+            let t = step as f64 * 0.02;
+            xr[0] = 2.0 * (2.0 * t).sin();
+            xr[1] = 1.0 * (4.0 * t).sin();
+            xr[2] = 1.0 * (3.0 * t).sin();
+        } else {
+            let target = match step / 100 {
+                0 => [1.0, 1.0, 1.0],
+                1 => [-1.0, 0.5, 0.0],
+                _ => [0.0, 0.0, 0.0],
+            };
+            xr[0] = target[0];
+            xr[1] = target[1];
+            xr[2] = target[2];
+        }
         let mut nr = Array3::zeros((nh, 1, 12));
         let mut off = Array2::zeros((nh, 1));
         if keepout {
