@@ -242,3 +242,19 @@ def test_solve_is_fast_enough_to_call_in_a_loop():
         s = mpc.solve(x0)
     per_call = (time.perf_counter() - t) / 200
     assert per_call < 5e-3 and s.status == "solved"
+
+
+def test_iteration_cap_and_time_limit_are_statuses_with_a_finite_iterate():
+    A, B, Q, R, N = double_integrator(20)
+    kw = dict(u_min=[-0.1, -0.1], u_max=[0.1, 0.1])
+    x0 = np.array([3.0, -3.0, 1.0, -1.0])
+    capped = ie.LinearMPC(A, B, Q, R, N, max_iter=2, **kw).solve(x0)
+    assert capped.status == "max-iterations" and np.all(np.isfinite(capped.u))
+    timed = ie.LinearMPC(A, B, Q, R, N, time_limit=1e-9, **kw).solve(x0)
+    assert timed.status == "time-limit" and np.all(np.isfinite(timed.u))
+    for solver in ("riccati", "osqp"):
+        s = ie.LinearMPC(A, B, Q, R, N, solver=solver, max_iter=2, **kw).solve(x0)
+        assert s.status in ("max-iterations", "solved-inaccurate"), (solver, s.status)
+        assert not s.status == "solved"
+    with pytest.raises(ValueError, match="time_limit"):
+        ie.LinearMPC(A, B, Q, R, N, time_limit=-1.0)
