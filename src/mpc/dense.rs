@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use ndarray::{ArrayView1, ArrayView2};
 
 use crate::error::{check_finite, Error, Result};
+use crate::mpc::ocp::check_bounds;
 use crate::mpc::status::{SolveInfo, SolveStatus};
 
 /// Settings of the [`ActiveSetSolver`].
@@ -1231,21 +1232,6 @@ pub enum ConstraintRef {
         /// Upper or lower bound.
         upper: bool,
     },
-}
-
-fn check_bounds(name: &'static str, lo: &[f64], hi: &[f64]) -> Result<()> {
-    for (i, (&l, &h)) in lo.iter().zip(hi).enumerate() {
-        if l.is_nan() || h.is_nan() || l == f64::INFINITY || h == f64::NEG_INFINITY {
-            return Err(Error::NonFinite { name, index: i });
-        }
-        if l > h {
-            return Err(Error::invalid_value(
-                name,
-                format!("lower bound {l} exceeds upper bound {h} at index {i}"),
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[inline(always)]

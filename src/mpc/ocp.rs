@@ -207,18 +207,11 @@ impl OcpQp {
                     format!("expected length {len}, got {} and {}", lo.len(), hi.len()),
                 ));
             }
-            for (i, (&l, &h)) in lo.iter().zip(hi).enumerate() {
-                if l.is_nan() || h.is_nan() || l == f64::INFINITY || h == f64::NEG_INFINITY {
-                    return Err(Error::NonFinite { name, index: i });
-                }
-                if l > h {
-                    return Err(Error::invalid_value(
-                        name,
-                        format!("lower bound {l} exceeds upper bound {h} at index {i}"),
-                    ));
-                }
-            }
-            Ok(())
+            check_bounds(
+                name,
+                lo.as_slice().unwrap_or(&lo.to_vec()),
+                hi.as_slice().unwrap_or(&hi.to_vec()),
+            )
         };
         for k in 0..n {
             mat("a", &self.a[k], (nx, nx))?;
@@ -261,6 +254,25 @@ impl OcpQp {
         }
         Ok(())
     }
+}
+
+/// Checks a pair of bound vectors: no NaN, no `+∞` lower or `−∞` upper bound, lower ≤ upper.
+///
+/// # Errors
+/// [`Error::NonFinite`] or [`Error::InvalidValue`] naming `name` and the index.
+pub(crate) fn check_bounds(name: &'static str, lo: &[f64], hi: &[f64]) -> Result<()> {
+    for (i, (&l, &h)) in lo.iter().zip(hi).enumerate() {
+        if l.is_nan() || h.is_nan() || l == f64::INFINITY || h == f64::NEG_INFINITY {
+            return Err(Error::NonFinite { name, index: i });
+        }
+        if l > h {
+            return Err(Error::invalid_value(
+                name,
+                format!("lower bound {l} exceeds upper bound {h} at index {i}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

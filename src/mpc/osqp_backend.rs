@@ -75,21 +75,7 @@ impl std::fmt::Debug for OsqpBackend {
 impl Clone for OsqpBackend {
     fn clone(&self) -> Self {
         // The OSQP workspace cannot be copied: a clone sets up its own from the same data.
-        let solver = Self::setup(
-            &self.p_indptr,
-            &self.p_indices,
-            &self.p_data,
-            &self.a_indptr,
-            &self.a_indices,
-            &self.a_data,
-            &self.q,
-            &self.l,
-            &self.u,
-            self.nvar,
-            self.n_rows,
-            &self.settings,
-        )
-        .unwrap_or_else(|_| unreachable_setup());
+        let solver = self.rebuild().unwrap_or_else(|_| unreachable_setup());
         Self {
             problem: self.problem.clone(),
             p_term: self.p_term.clone(),
@@ -421,10 +407,9 @@ impl OsqpBackend {
         })
     }
 
-    pub(crate) fn set_warm_start(&mut self, on: bool) -> Result<()> {
-        self.settings.warm_start = on;
-        // OSQP 0.6 fixes warm starting at set-up: rebuild with the new setting.
-        self.solver = Self::setup(
+    /// A fresh OSQP workspace from the stored data and settings.
+    fn rebuild(&self) -> Result<Problem> {
+        Self::setup(
             &self.p_indptr,
             &self.p_indices,
             &self.p_data,
@@ -437,7 +422,13 @@ impl OsqpBackend {
             self.nvar,
             self.n_rows,
             &self.settings,
-        )?;
+        )
+    }
+
+    pub(crate) fn set_warm_start(&mut self, on: bool) -> Result<()> {
+        self.settings.warm_start = on;
+        // OSQP 0.6 fixes warm starting at set-up: rebuild with the new setting.
+        self.solver = self.rebuild()?;
         Ok(())
     }
 
