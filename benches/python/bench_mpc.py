@@ -11,7 +11,7 @@ solver then replays the same sequence of QPs, warm-started as in a control loop.
 solver: median and p99 solve time (wall time of the Python call) and max |u0 − u0*| against
 the reference (our active-set solver, cold, eps 1e-12; the Rust tests check it against an
 independent sparse formulation). Also: one time-varying keep-out row per stage (update +
-solve), 64 scenarios on 1 vs 2 threads, and the Python call overhead (call time − solver time).
+solve), 64 scenarios on 1 vs 2 threads, and the Python call overhead (call time − Rust solve time).
 Ratios are anchor / ours (> 1: we are faster).
 """
 
@@ -175,7 +175,7 @@ def main(argv=None) -> int:
                 o = OsqpMpc(A, B, Q, R, mpc.terminal_cost, N, eps, keepout)
                 om, op, oe = replay(o.solve, seq, keepout)
                 print(f"{'':>22} {'osqp eps=%g' % eps:>16} {om * 1e6:8.1f}us {op * 1e6:8.1f}us {oe:10.1e} {om / med:6.1f}x")
-    # Python call overhead: wall time of solve() minus the solver's own time.
+    # Python call overhead: wall time of solve() minus the time inside the Rust solve.
     mpc = ie.LinearMPC(A, B, Q, R, 20, u_min=-U_MAX * np.ones(4), u_max=U_MAX * np.ones(4))
     x0 = np.zeros(12)
     over = []
@@ -183,7 +183,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         s = mpc.solve(x0)
         over.append(time.perf_counter() - t0 - s.solve_time)
-    print(f"Python call overhead (solve() wall − solver time), median: {statistics.median(over) * 1e6:.2f} us")
+    print(f"Python call overhead (solve() wall − Rust solve time), median: {statistics.median(over) * 1e6:.2f} us")
     # Scenarios in parallel.
     rng = np.random.default_rng(0)
     x0s = rng.normal(scale=0.3, size=(64, 12))

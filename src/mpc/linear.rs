@@ -138,7 +138,8 @@ pub struct MpcSolution {
     pub u: Array2<f64>,
     /// Predicted states `(N + 1, n)`, `x[0] = x0`.
     pub x: Array2<f64>,
-    /// Status, iterations, time and residuals; `max_violation` is the largest keep-out slack.
+    /// Status, iterations, time (of the whole `solve`: cost and bounds, QP, roll-out) and
+    /// residuals; `max_violation` is the largest keep-out slack.
     pub info: SolveInfo,
 }
 
@@ -375,6 +376,7 @@ impl LinearMpc {
         u_ref: Reference<'_>,
         u_prev: Option<ArrayView1<'_, f64>>,
     ) -> Result<&MpcSolution> {
+        let started = std::time::Instant::now();
         let (n, m, nh) = (self.problem.nx(), self.problem.nu(), self.problem.horizon());
         if x0.len() != n {
             return Err(Error::shape(
@@ -452,6 +454,8 @@ impl LinearMpc {
             }
         }
         self.solution.info = info;
+        // The whole solve, including forming the cost and bounds and the state roll-out.
+        self.solution.info.solve_time = started.elapsed();
         self.has_solution = true;
         Ok(&self.solution)
     }
