@@ -133,6 +133,31 @@ pub fn check_finite<'a>(
     }
 }
 
+/// [`check_finite`] for a slice, with a vectorised fast path: `Σ 0·x` (in eight independent
+/// lanes) is NaN iff some `x` is NaN or infinite, so the common valid case is one SIMD pass and
+/// only a failure pays for the index search.
+///
+/// # Errors
+/// [`Error::NonFinite`] with the index of the first offending entry.
+pub fn check_finite_slice(name: &'static str, values: &[f64]) -> Result<()> {
+    let mut acc = [0.0f64; 8];
+    let mut it = values.chunks_exact(8);
+    for c in &mut it {
+        for k in 0..8 {
+            acc[k] += c[k] * 0.0;
+        }
+    }
+    let mut t = acc.iter().sum::<f64>();
+    for &x in it.remainder() {
+        t += x * 0.0;
+    }
+    if t == 0.0 {
+        Ok(())
+    } else {
+        check_finite(name, values)
+    }
+}
+
 /// Returns an error naming `name` unless `value` is finite and strictly positive.
 ///
 /// # Errors

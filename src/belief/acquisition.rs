@@ -267,7 +267,7 @@ impl<'a> ParticleUtilities<'a> {
                 ),
             ));
         }
-        super::check_finite_fast("utilities", utilities)?;
+        crate::error::check_finite_slice("utilities", utilities)?;
         Ok(Self {
             utilities,
             weights,

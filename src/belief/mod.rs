@@ -30,24 +30,3 @@ pub use models::goal::{
 pub use models::gp_motion::GpMotion;
 pub use models::linear_gaussian::LinearGaussian;
 pub use resample::{resample, Resampling};
-
-/// `check_finite` with a vectorised fast path: `Σ 0·x` is NaN iff some `x` is NaN or infinite,
-/// so the common (valid) case is one SIMD pass and only a failure pays for the index search.
-pub(crate) fn check_finite_fast(name: &'static str, values: &[f64]) -> crate::Result<()> {
-    let mut acc = [0.0f64; 8];
-    let mut it = values.chunks_exact(8);
-    for c in &mut it {
-        for k in 0..8 {
-            acc[k] += c[k] * 0.0;
-        }
-    }
-    let mut t = acc.iter().sum::<f64>();
-    for &x in it.remainder() {
-        t += x * 0.0;
-    }
-    if t == 0.0 {
-        Ok(())
-    } else {
-        crate::error::check_finite(name, values)
-    }
-}

@@ -88,7 +88,7 @@ pub fn check_weights(weights: &[f64]) -> Result<f64> {
     if weights.is_empty() {
         return Err(Error::shape("weights", "must not be empty"));
     }
-    super::check_finite_fast("weights", weights)?;
+    crate::error::check_finite_slice("weights", weights)?;
     // One vectorised pass for the minimum and the sum (8 lanes).
     let (mut mn, mut sm) = ([f64::INFINITY; 8], [0.0f64; 8]);
     let mut it = weights.chunks_exact(8);

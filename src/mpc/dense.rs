@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use ndarray::{ArrayView1, ArrayView2};
 
-use crate::error::{check_finite, Error, Result};
+use crate::error::{check_finite, check_finite_slice, Error, Result};
 use crate::mpc::ocp::check_bounds;
 use crate::mpc::status::{SolveInfo, SolveStatus};
 
@@ -1275,31 +1275,10 @@ fn norm(v: &[f64]) -> f64 {
     dot(v, v).sqrt()
 }
 
-/// Whether every entry is finite: `v − v` is 0 for finite `v` and NaN otherwise, summed in
-/// eight independent lanes (vectorises; a single running sum would be latency-bound).
-#[allow(clippy::eq_op)]
-pub(crate) fn all_finite(s: &[f64]) -> bool {
-    let mut acc = [0.0f64; 8];
-    let mut chunks = s.chunks_exact(8);
-    for c in &mut chunks {
-        for j in 0..8 {
-            acc[j] += c[j] - c[j];
-        }
-    }
-    let tail = chunks.remainder().iter().fold(0.0, |a, &v| a + (v - v));
-    (acc.iter().sum::<f64>() + tail) == 0.0
-}
-
 /// `check_finite` with a fast path for contiguous views (the ndarray iterator is slow).
 fn finite2(name: &'static str, m: ArrayView2<'_, f64>) -> Result<()> {
     match m.as_slice() {
-        Some(s) => {
-            if !all_finite(s) {
-                check_finite(name, s.iter())
-            } else {
-                Ok(())
-            }
-        }
+        Some(s) => check_finite_slice(name, s),
         None => check_finite(name, m.iter()),
     }
 }
