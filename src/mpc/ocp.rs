@@ -207,11 +207,7 @@ impl OcpQp {
                     format!("expected length {len}, got {} and {}", lo.len(), hi.len()),
                 ));
             }
-            check_bounds(
-                name,
-                lo.as_slice().unwrap_or(&lo.to_vec()),
-                hi.as_slice().unwrap_or(&hi.to_vec()),
-            )
+            check_bound_arrays(name, lo, hi)
         };
         for k in 0..n {
             mat("a", &self.a[k], (nx, nx))?;
@@ -273,6 +269,21 @@ pub(crate) fn check_bounds(name: &'static str, lo: &[f64], hi: &[f64]) -> Result
         }
     }
     Ok(())
+}
+
+/// [`check_bounds`] for two vectors of equal length.
+///
+/// # Errors
+/// As [`check_bounds`].
+pub(crate) fn check_bound_arrays(
+    name: &'static str,
+    lo: &Array1<f64>,
+    hi: &Array1<f64>,
+) -> Result<()> {
+    match (lo.as_slice(), hi.as_slice()) {
+        (Some(l), Some(h)) => check_bounds(name, l, h),
+        _ => check_bounds(name, &lo.to_vec(), &hi.to_vec()),
+    }
 }
 
 #[cfg(test)]

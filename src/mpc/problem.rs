@@ -13,6 +13,7 @@
 use ndarray::{Array1, Array2, ArrayView2};
 
 use crate::error::{check_finite, Error, Result};
+use crate::mpc::ocp::check_bound_arrays;
 
 /// General polytopic stage constraints `lower ≤ C x_k + D u_k ≤ upper`, applied at every stage
 /// `k = 0..N−1`.
@@ -88,22 +89,6 @@ fn check_shape(name: &'static str, m: ArrayView2<'_, f64>, shape: (usize, usize)
         ));
     }
     check_finite(name, m.iter())
-}
-
-fn check_bound_pair(name: &'static str, lo: &Array1<f64>, hi: &Array1<f64>) -> Result<()> {
-    for i in 0..lo.len() {
-        let (l, h) = (lo[i], hi[i]);
-        if l.is_nan() || h.is_nan() || l == f64::INFINITY || h == f64::NEG_INFINITY {
-            return Err(Error::NonFinite { name, index: i });
-        }
-        if l > h {
-            return Err(Error::invalid_value(
-                name,
-                format!("minimum {l} exceeds maximum {h} at index {i}"),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Smallest eigenvalue of a symmetric matrix, and whether it is symmetric.
@@ -322,7 +307,7 @@ impl MpcProblem {
         let m = self.nu();
         self.u_min = bound_or("u_min", u_min, m, f64::NEG_INFINITY)?;
         self.u_max = bound_or("u_max", u_max, m, f64::INFINITY)?;
-        check_bound_pair("u_min/u_max", &self.u_min, &self.u_max)?;
+        check_bound_arrays("u_min/u_max", &self.u_min, &self.u_max)?;
         Ok(self)
     }
 
@@ -338,7 +323,7 @@ impl MpcProblem {
         let n = self.nx();
         self.x_min = bound_or("x_min", x_min, n, f64::NEG_INFINITY)?;
         self.x_max = bound_or("x_max", x_max, n, f64::INFINITY)?;
-        check_bound_pair("x_min/x_max", &self.x_min, &self.x_max)?;
+        check_bound_arrays("x_min/x_max", &self.x_min, &self.x_max)?;
         Ok(self)
     }
 
@@ -376,7 +361,7 @@ impl MpcProblem {
         if s.upper.len() != rows {
             return Err(Error::shape("upper", format!("expected length {rows}")));
         }
-        check_bound_pair("stage bounds", &s.lower, &s.upper)?;
+        check_bound_arrays("stage bounds", &s.lower, &s.upper)?;
         self.stage = Some(s);
         Ok(self)
     }
