@@ -686,3 +686,48 @@ fn riccati_backend_equals_the_sparse_reference_and_auto_avoids_ill_conditioned_c
     let auto = LinearMpc::new(problem(&c, false), MpcSettings::default()).unwrap();
     assert_eq!(auto.solver_kind(), MpcSolverKind::Riccati);
 }
+
+#[test]
+fn rate_bounds_default_to_the_last_input_for_any_input_count() {
+    // 17 inputs: more than any small fixed buffer would hold.
+    let mut rng = ChaCha8Rng::seed_from_u64(41);
+    let c = random_case(&mut rng, 3, 17, 4);
+    let prob = problem(&c, true);
+    let mut mpc = LinearMpc::new(prob, MpcSettings::default()).unwrap();
+    let first = mpc
+        .solve(
+            ndarray::array![2.0, -2.0, 1.0].view(),
+            Reference::Zero,
+            Reference::Zero,
+            None,
+        )
+        .unwrap()
+        .clone();
+    let x1 = ndarray::array![-2.0, 2.0, -1.0];
+    let second = mpc
+        .solve(x1.view(), Reference::Zero, Reference::Zero, None)
+        .unwrap()
+        .clone();
+    assert_eq!(second.info.status, SolveStatus::Solved);
+    let step = (&second.u.row(0) - &first.u.row(0))
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!(
+        step <= c.du_max + 1e-9,
+        "u0 moved by {step} > du_max {}",
+        c.du_max
+    );
+    // The same solve without the remembered input is free to move further.
+    let free = LinearMpc::new(problem(&c, true), MpcSettings::default())
+        .unwrap()
+        .solve(x1.view(), Reference::Zero, Reference::Zero, None)
+        .unwrap()
+        .clone();
+    let free_step = (&free.u.row(0) - &first.u.row(0))
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!(
+        free_step > c.du_max + 1e-6,
+        "test must exercise the rate bound ({free_step})"
+    );
+}

@@ -196,6 +196,7 @@ pub struct LinearMpc {
     keepout_offsets: Array2<f64>,
     x_ref: Array2<f64>,
     u_ref: Array2<f64>,
+    u_prev: Array1<f64>,
     solution: MpcSolution,
     has_solution: bool,
     workers: Vec<LinearMpc>,
@@ -245,6 +246,7 @@ impl LinearMpc {
             keepout_offsets: Array2::from_elem((nh, rows), f64::INFINITY),
             x_ref: Array2::zeros((nh + 1, n)),
             u_ref: Array2::zeros((nh, m)),
+            u_prev: Array1::zeros(m),
             solution: MpcSolution {
                 u: Array2::zeros((nh, m)),
                 x: Array2::zeros((nh + 1, n)),
@@ -396,15 +398,13 @@ impl LinearMpc {
             }
             check_finite("u_prev", up.iter())?;
         }
-        // Rate bounds at stage 0 refer to the previously applied input.
-        let mut up_buf = [0.0f64; 16];
+        // Rate bounds at stage 0 refer to the previously applied input (by default the last
+        // solution's u0, copied out because the solve overwrites `solution.u`).
         let prev: Option<ArrayView1<'_, f64>> = match u_prev {
             Some(u) => Some(u),
-            None if self.has_solution && self.solution.info.status.is_solved() && m <= 16 => {
-                for i in 0..m {
-                    up_buf[i] = self.solution.u[[0, i]];
-                }
-                Some(ArrayView1::from(&up_buf[..m]))
+            None if self.has_solution && self.solution.info.status.is_solved() => {
+                self.u_prev.assign(&self.solution.u.row(0));
+                Some(self.u_prev.view())
             }
             None => None,
         };
