@@ -30,7 +30,8 @@ use crate::mpc::status::{SolveInfo, SolveStatus};
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ActiveSetSettings {
     /// Absolute feasibility tolerance on constraint rows and bounds: a constraint is added
-    /// only when violated by more than `eps / 2`, so the returned primal residual is ≤ `eps`.
+    /// only when violated by more than `min(eps / 2, 1e-9)`, so the returned primal residual
+    /// is ≤ `eps` (the steps are exact, so the tighter threshold costs at most an extra step).
     pub eps: f64,
     /// Cap on active-set changes per solve (over all proximal iterations).
     pub max_iter: usize,
@@ -246,7 +247,7 @@ impl ActiveSetSolver {
         finite2("P", h)?;
         // Symmetrise from the lower triangle: h[c*n + r] = H[max(r,c), min(r,c)].
         if let Some(hs) = h.as_slice() {
-            // Row-major input: row c of H is contiguous; its lower part lands in column c.
+            // Row-major input: H[r, c] (r ≥ c) lands in column c; then mirror the upper part.
             for c in 0..n {
                 for r in c..n {
                     self.h[c * n + r] = hs[r * n + c];
@@ -568,9 +569,8 @@ impl ActiveSetSolver {
         Ok(())
     }
 
-    /// Replaces the active-set guess used by the next solve with the given constraints,
-    /// shifted: used by the MPC to hot-start from the previous solution. Indices are in the
-    /// solver's numbering; out-of-range ones are ignored.
+    /// Forgets the active-set guess ([`Self::hint_from_last`]), so the next solve adds
+    /// violated constraints in the plain most-violated order.
     pub fn clear_hint(&mut self) {
         self.hint.clear();
     }
@@ -671,12 +671,7 @@ impl ActiveSetSolver {
                 "the Hessian must be set before solving",
             ));
         }
-        if self.f.iter().any(|v| !v.is_finite()) {
-            return Err(Error::NonFinite {
-                name: "q",
-                index: 0,
-            });
-        }
+        check_finite_slice("q", &self.f)?;
         #[cfg(target_arch = "x86_64")]
         if crate::linalg::simd::SimdLevel::current() != crate::linalg::simd::SimdLevel::Scalar {
             // SAFETY: the runtime check above guarantees AVX2 and FMA.
@@ -905,8 +900,8 @@ impl ActiveSetSolver {
                 self.factor_valid = true;
             }
             let is_eq = p.row() < me;
-            let mut up = 0.0; // multiplier of p
-                              // Inner loop: step until p is active.
+            // Multiplier of p, accumulated over the inner loop that steps until p is active.
+            let mut up = 0.0;
             loop {
                 *iters += 1;
                 if *iters > self.settings.max_iter {
