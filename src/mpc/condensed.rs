@@ -9,7 +9,7 @@ use ndarray::{s, Array1, Array2, Array3, ArrayView1, ArrayView2};
 
 use crate::error::{Error, Result};
 use crate::mpc::dense::{ActiveSetSettings, ActiveSetSolver, ConstraintRef};
-use crate::mpc::problem::{KeepoutMode, MpcProblem};
+use crate::mpc::problem::{input_reference_costs, KeepoutMode, MpcProblem};
 use crate::mpc::status::SolveInfo;
 
 /// What a general row of the condensed QP stands for.
@@ -337,17 +337,7 @@ impl Condensed {
                     }
                 }
             }
-            let const_u = u_ref.nrows() == 1;
-            for k in 0..nh {
-                let vk = if const_u { u_ref.row(0) } else { u_ref.row(k) };
-                for i in 0..m {
-                    let mut acc = 0.0;
-                    for j in 0..m {
-                        acc += p.r[[i, j]] * vk[j];
-                    }
-                    f[k * m + i] -= acc;
-                }
-            }
+            input_reference_costs(&p.r, u_ref, nh, |k, i, v| f[k * m + i] += v);
             for v in f[nm..].iter_mut() {
                 *v = self.soft_l1;
             }

@@ -14,7 +14,7 @@ use osqp::{CscMatrix, Problem, Settings, Status};
 
 use crate::error::{Error, Result};
 use crate::mpc::linear::MpcSettings;
-use crate::mpc::problem::{KeepoutMode, MpcProblem};
+use crate::mpc::problem::{input_reference_costs, state_reference_costs, KeepoutMode, MpcProblem};
 use crate::mpc::status::{SolveInfo, SolveStatus};
 
 /// OSQP treats magnitudes above 1e30 as infinite.
@@ -478,35 +478,9 @@ impl OsqpBackend {
         let p = &self.problem;
         let uo = (nh + 1) * n;
         // Linear cost −Q r_k, −R v_k.
-        for k in 0..=nh {
-            let qk = if k == nh { &self.p_term } else { &p.q };
-            let rk = if x_ref.nrows() == 1 {
-                x_ref.row(0)
-            } else {
-                x_ref.row(k)
-            };
-            for i in 0..n {
-                let mut acc = 0.0;
-                for j in 0..n {
-                    acc += qk[[i, j]] * rk[j];
-                }
-                self.q[k * n + i] = -acc;
-            }
-        }
-        for k in 0..nh {
-            let vk = if u_ref.nrows() == 1 {
-                u_ref.row(0)
-            } else {
-                u_ref.row(k)
-            };
-            for i in 0..m {
-                let mut acc = 0.0;
-                for j in 0..m {
-                    acc += p.r[[i, j]] * vk[j];
-                }
-                self.q[uo + k * m + i] = -acc;
-            }
-        }
+        let q = &mut self.q;
+        state_reference_costs(&p.q, &self.p_term, x_ref, nh, |k, i, v| q[k * n + i] = v);
+        input_reference_costs(&p.r, u_ref, nh, |k, i, v| q[uo + k * m + i] = v);
         for &(r0, row) in &self.rows {
             match row {
                 Row::Init => {

@@ -91,6 +91,40 @@ fn check_shape(name: &'static str, m: ArrayView2<'_, f64>, shape: (usize, usize)
     check_finite(name, m.iter())
 }
 
+/// The state-reference terms of the stage costs: `out(k, i, −(Q_k r_k)_i)` for `k = 0..=N`
+/// (`Q_N = P`); a one-row `x_ref` applies to every stage.
+pub(crate) fn state_reference_costs(
+    q: &Array2<f64>,
+    p_term: &Array2<f64>,
+    x_ref: ArrayView2<'_, f64>,
+    horizon: usize,
+    mut out: impl FnMut(usize, usize, f64),
+) {
+    for k in 0..=horizon {
+        let qk = if k == horizon { p_term } else { q };
+        let rk = x_ref.row(if x_ref.nrows() == 1 { 0 } else { k });
+        for (i, row) in qk.rows().into_iter().enumerate() {
+            out(k, i, -row.dot(&rk));
+        }
+    }
+}
+
+/// The input-reference terms of the stage costs: `out(k, i, −(R v_k)_i)` for `k = 0..N`; a
+/// one-row `u_ref` applies to every stage.
+pub(crate) fn input_reference_costs(
+    r: &Array2<f64>,
+    u_ref: ArrayView2<'_, f64>,
+    horizon: usize,
+    mut out: impl FnMut(usize, usize, f64),
+) {
+    for k in 0..horizon {
+        let vk = u_ref.row(if u_ref.nrows() == 1 { 0 } else { k });
+        for (i, row) in r.rows().into_iter().enumerate() {
+            out(k, i, -row.dot(&vk));
+        }
+    }
+}
+
 /// Smallest eigenvalue of a symmetric matrix, and whether it is symmetric.
 fn min_eig(m: &Array2<f64>) -> (f64, bool) {
     let n = m.nrows();

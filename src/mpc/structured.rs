@@ -9,14 +9,13 @@ use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayView3};
 
 use crate::error::Result;
 use crate::mpc::ocp::{OcpQp, StageRows};
-use crate::mpc::problem::{KeepoutMode, MpcProblem};
+use crate::mpc::problem::{input_reference_costs, state_reference_costs, KeepoutMode, MpcProblem};
 use crate::mpc::riccati::{RiccatiSettings, RiccatiSolver};
 use crate::mpc::status::SolveInfo;
 
 #[derive(Clone, Debug)]
 pub(crate) struct Structured {
     n: usize,
-    m: usize,
     horizon: usize,
     /// Rate-bounded inputs (their rows come first at every stage k < N).
     rate_inputs: Vec<usize>,
@@ -120,7 +119,6 @@ impl Structured {
         let solver = RiccatiSolver::new(&ocp, settings)?;
         Ok(Self {
             n,
-            m,
             horizon: nh,
             n_stage,
             nko,
@@ -190,31 +188,11 @@ impl Structured {
         u_prev: Option<ArrayView1<'_, f64>>,
         u_out: &mut Array2<f64>,
     ) -> Result<SolveInfo> {
-        let (n, m, nh) = (self.n, self.m, self.horizon);
+        let (n, nh) = (self.n, self.horizon);
         // Linear costs from the references: q_k = −Q r_k (P at N), r_k = −R v_k.
-        for k in 0..=nh {
-            let qk = if k == nh { &self.p_term } else { &self.q };
-            let rk = if x_ref.nrows() == 1 {
-                x_ref.row(0)
-            } else {
-                x_ref.row(k)
-            };
-            let ql = &mut self.ocp.q_lin[k];
-            for i in 0..n {
-                ql[i] = -qk.row(i).dot(&rk);
-            }
-        }
-        for k in 0..nh {
-            let vk = if u_ref.nrows() == 1 {
-                u_ref.row(0)
-            } else {
-                u_ref.row(k)
-            };
-            let rl = &mut self.ocp.r_lin[k];
-            for i in 0..m {
-                rl[i] = -self.r.row(i).dot(&vk);
-            }
-        }
+        let (ql, rl) = (&mut self.ocp.q_lin, &mut self.ocp.r_lin);
+        state_reference_costs(&self.q, &self.p_term, x_ref, nh, |k, i, v| ql[k][i] = v);
+        input_reference_costs(&self.r, u_ref, nh, |k, i, v| rl[k][i] = v);
         self.x0.slice_mut(s![..n]).assign(&x0);
         if !self.rate_inputs.is_empty() {
             let rows = &mut self.ocp.rows[0];
