@@ -10,7 +10,7 @@ use numpy::{
 use pyo3::prelude::*;
 
 use super::array;
-use super::errors::{invalid, run, to_py};
+use super::errors::{invalid, run, run_attached, to_py};
 use crate::mpc::qp::{solve_qp as rust_solve_qp, QpProblem, QpSolution};
 use crate::mpc::{
     KeepoutMode, LinearMpc, MpcProblem, MpcSettings, MpcSolution, MpcSolverKind, OwnedReference,
@@ -277,7 +277,7 @@ impl PyLinearMpc {
         let up = u_prev.map(|u| array::vector(u, "u_prev")).transpose()?;
         // Control-loop-sized problems solve in microseconds: stay attached (releasing and
         // re-taking the interpreter would cost a noticeable share), but still catch panics.
-        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let inner = run_attached(py, || {
             self.inner
                 .solve(
                     x0.as_array(),
@@ -286,12 +286,8 @@ impl PyLinearMpc {
                     up.as_ref().map(|u| u.as_array()),
                 )
                 .cloned()
-        }));
-        match res {
-            Ok(Ok(inner)) => Ok(PyMpcSolution { inner }),
-            Ok(Err(e)) => Err(to_py(py, &e)),
-            Err(_) => Err(invalid(py, "solve", "internal error (please report)")),
-        }
+        })?;
+        Ok(PyMpcSolution { inner })
     }
 
     /// Sets the keep-out half-spaces normals[k−1] · x_k ≤ offsets[k−1] for stages k = 1..N:
@@ -549,7 +545,7 @@ fn solve_impl(
     };
     // Small problems solve in microseconds: releasing the interpreter would cost more.
     if problem.q.len() <= 64 {
-        return rust_solve_qp(problem, eps, time_limit).map_err(|e| super::errors::to_py(py, &e));
+        return run_attached(py, || rust_solve_qp(problem, eps, time_limit));
     }
     run(py, || rust_solve_qp(problem, eps, time_limit))
 }
