@@ -315,7 +315,9 @@ impl Condensed {
         // f = Σ_k W_k (Φ_k x0 + c̄_k − r_k) − R v_k (slack part: l1), from precomputed rows.
         {
             let f = self.solver.f_mut();
-            f[..nm].copy_from_slice(self.fc.as_slice().unwrap_or(&[]));
+            for (fv, &c) in f[..nm].iter_mut().zip(self.fc.iter()) {
+                *fv = c;
+            }
             let axpy_row = |f: &mut [f64], row: ArrayView1<'_, f64>, alpha: f64| {
                 if alpha != 0.0 {
                     for (fv, &wv) in f.iter_mut().zip(row.iter()) {
