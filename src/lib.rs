@@ -30,6 +30,7 @@ pub mod backend;
 pub mod belief;
 pub mod error;
 pub mod gp;
+pub mod intent;
 pub mod linalg;
 pub mod mpc;
 #[cfg(feature = "python")]

@@ -911,6 +911,39 @@ struct ChunkBufs<'a> {
     partial: &'a mut [f64; 3],
 }
 
+/// Prediction without an observation (a dropped or missing measurement).
+impl<M: Model> ParticleFilter<M> {
+    /// Moves every particle one step through [`Model::propagate`] without weighting: the
+    /// belief's prediction for a time step whose observation is missing. Weights, ESS and
+    /// `log Z` are unchanged; allocation-free.
+    ///
+    /// ```
+    /// use intent_engine::belief::{FilterSettings, LinearGaussian, ParticleFilter};
+    /// let model = LinearGaussian::new(1, 1, &[1.0], &[0.1], &[1.0], &[0.2], &[0.0], &[1.0])?;
+    /// let mut pf = ParticleFilter::new(model, FilterSettings { n_particles: 100, ..Default::default() })?;
+    /// let before = pf.ess();
+    /// pf.predict();
+    /// assert_eq!(pf.ess(), before);
+    /// # Ok::<(), intent_engine::Error>(())
+    /// ```
+    pub fn predict(&mut self) {
+        let model = &self.model;
+        for_each_chunk(
+            self.settings.par,
+            self.n,
+            self.dim,
+            &mut self.states,
+            &mut self.logw,
+            &mut self.w,
+            &mut self.rngs,
+            &mut self.scratch,
+            &mut self.partial,
+            |p, c| model.propagate(p, c.rng, c.scratch),
+        );
+        self.steps += 1;
+    }
+}
+
 /// Runs `f` on every chunk with its particles and buffers.
 #[allow(clippy::too_many_arguments)]
 fn for_each_chunk(

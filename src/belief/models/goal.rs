@@ -788,6 +788,38 @@ impl GoalInference {
     }
 }
 
+/// Prediction-only steps and re-initialisation (missing observations, a person who left).
+impl GoalInference {
+    /// Advances the belief one time step without an observation (a missed or dropped
+    /// measurement): particles move through the motion model and their goal probabilities
+    /// follow the sampled velocities; weights are unchanged. Does nothing before the first
+    /// observation. Allocation-free.
+    ///
+    /// ```
+    /// use intent_engine::belief::{FilterSettings, Goal, GoalInference, GoalModelSettings};
+    /// let goals = [Goal::point(5.0, 0.0), Goal::point(0.0, 5.0)];
+    /// let mut gi = GoalInference::new(&goals, GoalModelSettings::default(),
+    ///                                 FilterSettings { n_particles: 500, ..Default::default() })?;
+    /// gi.predict();                       // nothing to predict yet
+    /// assert!(!gi.is_initialised());
+    /// gi.update([0.0, 0.0])?;
+    /// gi.predict();
+    /// assert_eq!(gi.filter().steps(), 1);
+    /// # Ok::<(), intent_engine::Error>(())
+    /// ```
+    pub fn predict(&mut self) {
+        if self.initialised {
+            self.pf.predict();
+        }
+    }
+
+    /// Forgets the person: the next [`GoalInference::update`] draws fresh particles around
+    /// its observation (e.g. after the person left and someone re-entered the scene).
+    pub fn reset(&mut self) {
+        self.initialised = false;
+    }
+}
+
 /// The goal posterior `Σᵢ wᵢ pᵢ(g)` of a filter over [`GoalModel`], into `out` (length K).
 pub fn goal_probabilities_into(pf: &ParticleFilter<GoalModel>, out: &mut [f64]) {
     out.fill(0.0);

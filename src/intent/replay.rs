@@ -1,0 +1,1 @@
+//! Replay of recorded pedestrian tracks (ETH/UCY) against the engine.

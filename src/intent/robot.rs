@@ -1,0 +1,247 @@
+//! The robot side of the pipeline: the MPC problem of each built-in model, its safe fallback
+//! command and the quantities the separation check needs.
+
+use ndarray::{array, Array1, Array2};
+
+use crate::error::{Error, Result};
+use crate::intent::config::{EngineConfig, RobotModel};
+use crate::mpc::{models, KeepoutMode, MpcProblem, StageConstraints};
+
+/// What the pipeline needs to know about the robot, derived once from the configuration.
+#[derive(Clone, Debug)]
+pub(crate) struct Robot {
+    pub(crate) model: RobotModel,
+    pub(crate) nx: usize,
+    pub(crate) nu: usize,
+    pub(crate) position: [usize; 2],
+    pub(crate) velocity: Option<[usize; 2]>,
+    pub(crate) u_min: Array1<f64>,
+    pub(crate) u_max: Array1<f64>,
+    /// Braking deceleration for the stopping distance (m/s²; ∞ for velocity-controlled).
+    pub(crate) brake_accel: f64,
+}
+
+impl Robot {
+    pub(crate) fn new(cfg: &EngineConfig) -> Result<Self> {
+        Ok(match &cfg.robot {
+            RobotModel::DoubleIntegrator {
+                max_accel,
+                max_speed: _,
+            } => Self {
+                model: cfg.robot.clone(),
+                nx: 4,
+                nu: 2,
+                position: [0, 1],
+                velocity: Some([2, 3]),
+                u_min: Array1::from_elem(2, -max_accel),
+                u_max: Array1::from_elem(2, *max_accel),
+                brake_accel: *max_accel,
+            },
+            RobotModel::ArmPoint { max_speed, .. } => Self {
+                model: cfg.robot.clone(),
+                nx: 2,
+                nu: 2,
+                position: [0, 1],
+                velocity: None,
+                u_min: Array1::from_elem(2, -max_speed),
+                u_max: Array1::from_elem(2, *max_speed),
+                brake_accel: f64::INFINITY,
+            },
+            RobotModel::Custom(c) => Self {
+                model: cfg.robot.clone(),
+                nx: c.a_plan.nrows(),
+                nu: c.b_plan.ncols(),
+                position: c.position,
+                velocity: c.velocity,
+                u_min: c.u_min.clone(),
+                u_max: c.u_max.clone(),
+                brake_accel: f64::INFINITY,
+            },
+        })
+    }
+
+    /// The MPC problem: track the robot's goal within the workspace and actuator limits.
+    pub(crate) fn problem(&self, cfg: &EngineConfig) -> Result<MpcProblem> {
+        let t = &cfg.timing;
+        let w = &cfg.scene.workspace;
+        let c = &cfg.costs;
+        let mode = match cfg.safety.soft_penalty {
+            Some(l1) => KeepoutMode::Soft { l1, l2: 1.0 },
+            None => KeepoutMode::Hard,
+        };
+        let p = match &self.model {
+            RobotModel::DoubleIntegrator { max_speed, .. } => {
+                let (a, b) = models::double_integrator(2, t.plan_dt)?;
+                let q = Array2::from_diag(&array![c.position, c.position, c.velocity, c.velocity]);
+                let r = Array2::eye(2) * c.input;
+                MpcProblem::new(a, b, q, r, t.horizon)?
+                    .with_input_bounds(Some(self.u_min.clone()), Some(self.u_max.clone()))?
+                    .with_state_bounds(
+                        Some(array![w.x_min, w.y_min, -max_speed, -max_speed]),
+                        Some(array![w.x_max, w.y_max, *max_speed, *max_speed]),
+                    )?
+            }
+            RobotModel::ArmPoint { base, reach, .. } => {
+                let a = Array2::eye(2);
+                let b = Array2::eye(2) * t.plan_dt;
+                let q = Array2::eye(2) * c.position;
+                let r = Array2::eye(2) * c.input;
+                // The reachable disc, inner approximation by an octagon of apothem r·cos(π/8).
+                let apothem = reach * (std::f64::consts::PI / 8.0).cos();
+                let mut cm = Array2::zeros((8, 2));
+                let mut upper = Array1::zeros(8);
+                for j in 0..8 {
+                    let th = j as f64 * std::f64::consts::FRAC_PI_4;
+                    let (nx, ny) = (th.cos(), th.sin());
+                    cm[[j, 0]] = nx;
+                    cm[[j, 1]] = ny;
+                    upper[j] = apothem + nx * base[0] + ny * base[1];
+                }
+                // The terminal cost must exist without a stabilising feedback argument: the
+                // single integrator is stable under any positive P; use the stage cost.
+                MpcProblem::new(a, b, q.clone(), r, t.horizon)?
+                    .with_terminal_cost(q)?
+                    .with_input_bounds(Some(self.u_min.clone()), Some(self.u_max.clone()))?
+                    .with_state_bounds(
+                        Some(array![w.x_min, w.y_min]),
+                        Some(array![w.x_max, w.y_max]),
+                    )?
+                    .with_stage_constraints(StageConstraints {
+                        c: cm,
+                        d: Array2::zeros((8, 2)),
+                        lower: Array1::from_elem(8, f64::NEG_INFINITY),
+                        upper,
+                    })?
+            }
+            RobotModel::Custom(cr) => {
+                let n = self.nx;
+                let mut q = Array2::zeros((n, n));
+                for &i in &cr.position {
+                    q[[i, i]] = c.position;
+                }
+                if let Some(v) = cr.velocity {
+                    for i in v {
+                        q[[i, i]] = c.velocity;
+                    }
+                }
+                let r = Array2::eye(self.nu) * c.input;
+                let mut xmin = Array1::from_elem(n, f64::NEG_INFINITY);
+                let mut xmax = Array1::from_elem(n, f64::INFINITY);
+                xmin[cr.position[0]] = w.x_min;
+                xmin[cr.position[1]] = w.y_min;
+                xmax[cr.position[0]] = w.x_max;
+                xmax[cr.position[1]] = w.y_max;
+                MpcProblem::new(cr.a_plan.clone(), cr.b_plan.clone(), q, r, t.horizon)?
+                    .with_input_bounds(Some(self.u_min.clone()), Some(self.u_max.clone()))?
+                    .with_state_bounds(Some(xmin), Some(xmax))?
+            }
+        };
+        p.with_keepout_mode(mode)
+    }
+
+    /// Writes the state reference for the robot goal `(gx, gy)` (zero velocity).
+    pub(crate) fn reference(&self, goal: [f64; 2], out: &mut Array1<f64>) {
+        out.fill(0.0);
+        out[self.position[0]] = goal[0];
+        out[self.position[1]] = goal[1];
+    }
+
+    /// Planar position of state `x`.
+    pub(crate) fn pos(&self, x: &[f64]) -> [f64; 2] {
+        [x[self.position[0]], x[self.position[1]]]
+    }
+
+    /// The safe fallback: brake as hard as allowed toward zero velocity (double integrator),
+    /// stop (velocity-controlled models), or the user's hold input.
+    pub(crate) fn fallback(&self, x: &[f64], control_period: f64, out: &mut [f64]) {
+        match &self.model {
+            RobotModel::DoubleIntegrator { max_accel, .. } => {
+                let (vx, vy) = (x[2], x[3]);
+                let (mut ax, mut ay) = (-vx / control_period, -vy / control_period);
+                let norm = ax.hypot(ay);
+                if norm > *max_accel {
+                    ax *= max_accel / norm;
+                    ay *= max_accel / norm;
+                }
+                out[0] = ax;
+                out[1] = ay;
+            }
+            RobotModel::ArmPoint { .. } => out.fill(0.0),
+            RobotModel::Custom(c) => {
+                for (o, h) in out.iter_mut().zip(c.hold.iter()) {
+                    *o = *h;
+                }
+            }
+        }
+    }
+
+    /// The robot's planar velocity after applying `u` for one control period (for the
+    /// separation check): exact for the built-ins; for custom models the state's velocity
+    /// entries, or the plan's first displacement over `plan_dt`.
+    pub(crate) fn velocity_after(
+        &self,
+        x: &[f64],
+        u: &[f64],
+        control_period: f64,
+        plan_next: Option<&[f64]>,
+        plan_dt: f64,
+    ) -> [f64; 2] {
+        match &self.model {
+            RobotModel::DoubleIntegrator { .. } => {
+                [x[2] + control_period * u[0], x[3] + control_period * u[1]]
+            }
+            RobotModel::ArmPoint { .. } => [u[0], u[1]],
+            RobotModel::Custom(_) => match (self.velocity, plan_next) {
+                (Some(v), _) => [x[v[0]], x[v[1]]],
+                (None, Some(nx)) => {
+                    let (p0, p1) = (self.pos(x), self.pos(nx));
+                    [(p1[0] - p0[0]) / plan_dt, (p1[1] - p0[1]) / plan_dt]
+                }
+                (None, None) => [0.0, 0.0],
+            },
+        }
+    }
+
+    /// Clamps `u` to the input bounds in place.
+    pub(crate) fn clamp(&self, u: &mut [f64]) {
+        for (i, v) in u.iter_mut().enumerate() {
+            *v = v.clamp(self.u_min[i], self.u_max[i]);
+        }
+    }
+
+    /// Checks a robot state given to `step`.
+    pub(crate) fn check_state(&self, x: &[f64]) -> Result<()> {
+        if x.len() != self.nx {
+            return Err(Error::shape(
+                "robot_state",
+                format_args!("expected length {}, got {}", self.nx, x.len()),
+            ));
+        }
+        crate::error::check_finite("robot_state", x.iter())
+    }
+}
+
+/// Simulates a built-in robot model exactly for `dt` under input `u` (the demo's plant).
+///
+/// # Errors
+/// [`Error::InvalidValue`] for a custom model (no continuous-time model is known).
+pub fn simulate(model: &RobotModel, x: &mut [f64], u: &[f64], dt: f64) -> Result<()> {
+    match model {
+        RobotModel::DoubleIntegrator { .. } => {
+            for i in 0..2 {
+                x[i] += dt * x[i + 2] + 0.5 * dt * dt * u[i];
+                x[i + 2] += dt * u[i];
+            }
+            Ok(())
+        }
+        RobotModel::ArmPoint { .. } => {
+            x[0] += dt * u[0];
+            x[1] += dt * u[1];
+            Ok(())
+        }
+        RobotModel::Custom(_) => Err(Error::invalid_value(
+            "robot",
+            "custom models have no plant to simulate; step your own",
+        )),
+    }
+}
