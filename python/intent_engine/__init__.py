@@ -11,8 +11,10 @@ The compute cores are written in Rust; this package is a thin Python skin over t
 from intent_engine import acquisition, kernels
 from intent_engine._core import (
     BackendUnavailableError,
+    Decision,
     GaussianProcess,
     GoalInference,
+    IntentEngine,
     IntentEngineError,
     InvalidInputError,
     LinearMPC,
@@ -29,6 +31,7 @@ from intent_engine._core import (
     quadrotor_hover_model,
     rejection_resample,
     residual_resample,
+    run_scenario,
     simd_level,
     solve_qp,
     solve_qp_solution,
@@ -38,8 +41,10 @@ from intent_engine._core import (
 
 __all__ = [
     "BackendUnavailableError",
+    "Decision",
     "GaussianProcess",
     "GoalInference",
+    "IntentEngine",
     "IntentEngineError",
     "InvalidInputError",
     "LinearMPC",
@@ -58,6 +63,7 @@ __all__ = [
     "quadrotor_hover_model",
     "rejection_resample",
     "residual_resample",
+    "run_scenario",
     "simd_level",
     "solve_qp",
     "solve_qp_solution",

@@ -11,12 +11,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     demo = sub.add_parser("demo", help="run the demo on the embedded default scenario")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.add_argument("--out", default=".", help="directory for intent_demo.svg and intent_demo.csv")
     sub.add_parser("info", help="version, SIMD tier, backends")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from intent_engine.demo import run
 
-        return run(progress=not args.quiet)
+        return run(progress=not args.quiet, out_dir=args.out)
     if args.command == "info":
         import intent_engine as ie
 

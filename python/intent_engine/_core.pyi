@@ -1,6 +1,6 @@
 """Type stubs for the native module ``intent_engine._core`` (checked by ``mypy.stubtest``)."""
 
-from typing import Any, Optional, Sequence, Tuple, Union, final
+from typing import Any, Callable, Optional, Sequence, Tuple, Union, final
 
 import numpy as np
 import numpy.typing as npt
@@ -11,9 +11,11 @@ __all__ = [
     "BackendUnavailableError",
     "BackgroundFit",
     "Constant",
+    "Decision",
     "GaussianProcess",
     "GoalInference",
     "IntentEngineError",
+    "IntentEngine",
     "InvalidInputError",
     "Kernel",
     "Linear",
@@ -48,6 +50,7 @@ __all__ = [
     "quadrotor_hover_model",
     "rejection_resample",
     "residual_resample",
+    "run_scenario",
     "select_action",
     "simd_level",
     "solve_qp",
@@ -622,3 +625,97 @@ class LinearMPC:
     def terminal_cost(self) -> _F64: ...
     @property
     def horizon(self) -> int: ...
+
+# --- intent pipeline -------------------------------------------------------------------
+
+@final
+class Decision:
+    @property
+    def t(self) -> float: ...
+    @property
+    def command(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def fresh(self) -> bool: ...
+    @property
+    def fallback(self) -> Optional[str]: ...
+    @property
+    def reason(self) -> Optional[str]: ...
+    @property
+    def human(self) -> str: ...
+    @property
+    def goal_probabilities(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def predicted_mean(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def predicted_cov(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def goal_means(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def samples(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def robot_plan(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def separation(self) -> float: ...
+    @property
+    def protective_distance(self) -> float: ...
+    @property
+    def speed_limited(self) -> bool: ...
+    @property
+    def predicted_min_separation(self) -> float: ...
+    @property
+    def solver_status(self) -> str: ...
+    @property
+    def solver_iterations(self) -> int: ...
+    @property
+    def timings(self) -> dict[str, float]: ...
+
+@final
+class IntentEngine:
+    def __new__(
+        cls,
+        goals: _ArrayLike,
+        *,
+        workspace: Tuple[float, float, float, float] = (0.0, 10.0, 0.0, 10.0),
+        robot: str = "double_integrator",
+        max_accel: float = 1.5,
+        max_speed: float = 1.0,
+        arm_base: Optional[_Vector] = None,
+        arm_reach: float = 1.0,
+        control_period: float = 0.01,
+        plan_dt: float = 0.1,
+        horizon: int = 20,
+        observation_period: float = 0.01,
+        n_particles: int = 1000,
+        speed: float = 1.2,
+        obs_noise: float = 0.05,
+        switch_prob: float = 0.0,
+        lost_after: float = 1.0,
+        gp_residual: bool = False,
+        min_separation: float = 0.5,
+        human_speed: float = 1.6,
+        reaction_time: float = 0.1,
+        keepout: str = "chance",
+        risk: float = 0.05,
+        samples: int = 16,
+        seed: int = 0,
+        robot_goal: Optional[_Vector] = None,
+    ) -> IntentEngine: ...
+    @staticmethod
+    def default() -> IntentEngine: ...
+    @staticmethod
+    def from_scenario_json(text: str) -> IntentEngine: ...
+    def step(self, observation: Optional[_Vector], robot_state: _Vector, t: float) -> Decision: ...
+    def decision(self) -> Decision: ...
+    def set_robot_goal(self, goal: _Vector) -> None: ...
+    @property
+    def robot_goal(self) -> Tuple[float, float]: ...
+    @property
+    def n_goals(self) -> int: ...
+    def add_goal(self, goal: _Vector) -> None: ...
+    def remove_goal(self, index: int) -> None: ...
+    def reset(self) -> None: ...
+    def counters(self) -> dict[str, int]: ...
+
+def run_scenario(
+    scenario_json: Optional[str] = None, progress: Optional[Callable[[int, int], object]] = None
+) -> dict[str, Any]: ...

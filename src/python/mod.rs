@@ -8,6 +8,7 @@ mod array;
 mod belief;
 mod errors;
 mod gp;
+mod intent;
 mod kernels;
 mod mpc;
 mod sparse;
@@ -46,6 +47,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     sparse::register(m)?;
     mpc::register(m)?;
     belief::register(m)?;
+    intent::register(m)?;
     m.add_function(wrap_pyfunction!(cuda_available, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(default_scenario_json, m)?)?;

@@ -1,0 +1,521 @@
+//! The intent pipeline in Python: `IntentEngine`, `Decision` and the scenario runner — thin
+//! skins over [`crate::intent`].
+
+use ndarray::{Array1, Array2, Array3};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use super::array;
+use super::errors::{invalid, run_attached, to_py};
+use crate::belief::Goal;
+use crate::intent::scenario::{simulate, Scenario};
+use crate::intent::{
+    Decision, EngineConfig, GpResidualConfig, IntentEngine, KeepoutPolicy, RobotModel, Workspace,
+};
+
+/// Goals from a (K, 2) array of points or a (K, 3) array of discs (x, y, radius).
+fn goals_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Goal>> {
+    let py = obj.py();
+    let g = array::matrix(obj, "goals")?;
+    let g = g.as_array();
+    let (k, c) = g.dim();
+    if k == 0 || (c != 2 && c != 3) {
+        return Err(invalid(
+            py,
+            "goals",
+            format_args!("expected shape (K >= 1, 2) points or (K, 3) discs, got {:?}", g.dim()),
+        ));
+    }
+    Ok((0..k)
+        .map(|i| Goal {
+            x: g[[i, 0]],
+            y: g[[i, 1]],
+            radius: if c == 3 { g[[i, 2]] } else { 0.0 },
+        })
+        .collect())
+}
+
+fn pair(obj: &Bound<'_, PyAny>, name: &'static str) -> PyResult<[f64; 2]> {
+    let v = array::vector(obj, name)?;
+    let v = v.as_array();
+    if v.len() != 2 {
+        return Err(invalid(
+            obj.py(),
+            name,
+            format_args!("expected 2 values, got {}", v.len()),
+        ));
+    }
+    Ok([v[0], v[1]])
+}
+
+/// One decision of the pipeline (a snapshot; arrays are copies).
+#[pyclass(name = "Decision", module = "intent_engine._core", frozen)]
+pub(crate) struct PyDecision {
+    d: Decision,
+    h: usize,
+    k: usize,
+}
+
+fn arr2<'py>(py: Python<'py>, v: &[f64], r: usize, c: usize) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    Array2::from_shape_vec((r, c), v.to_vec())
+        .map(|a| a.into_pyarray(py))
+        .map_err(|e| to_py(py, &crate::Error::Internal(e.to_string())))
+}
+
+fn arr3<'py>(
+    py: Python<'py>,
+    v: &[f64],
+    a: usize,
+    b: usize,
+    c: usize,
+) -> PyResult<Bound<'py, PyArray3<f64>>> {
+    Array3::from_shape_vec((a, b, c), v.to_vec())
+        .map(|x| x.into_pyarray(py))
+        .map_err(|e| to_py(py, &crate::Error::Internal(e.to_string())))
+}
+
+#[pymethods]
+impl PyDecision {
+    /// Time of the step (s).
+    #[getter]
+    fn t(&self) -> f64 {
+        self.d.t
+    }
+    /// The robot command for the next control period, shape (m,).
+    #[getter]
+    fn command<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        Array1::from(self.d.command.clone()).into_pyarray(py)
+    }
+    /// True when the command is this step's plan; False when it is the safe fallback.
+    #[getter]
+    fn fresh(&self) -> bool {
+        self.d.fresh
+    }
+    /// Code of the fallback reason ("overrun", "solver-failed", ...) or None.
+    #[getter]
+    fn fallback(&self) -> Option<&'static str> {
+        self.d.fallback.map(|f| f.code())
+    }
+    /// Human-readable fallback reason or None.
+    #[getter]
+    fn reason(&self) -> Option<String> {
+        self.d.fallback.map(|f| f.to_string())
+    }
+    /// "unseen", "tracked", "predicted" or "lost".
+    #[getter]
+    fn human(&self) -> &'static str {
+        self.d.human.as_str()
+    }
+    /// Goal posterior, shape (K,).
+    #[getter]
+    fn goal_probabilities<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        Array1::from(self.d.goal_probabilities.clone()).into_pyarray(py)
+    }
+    /// Predicted mean position at t + k·plan_dt, k = 1..H: shape (H, 2); NaN without a person.
+    #[getter]
+    fn predicted_mean<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        arr2(py, &self.d.predicted_mean, self.h, 2)
+    }
+    /// Predicted position covariance, shape (H, 2, 2).
+    #[getter]
+    fn predicted_cov<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray3<f64>>> {
+        arr3(py, &self.d.predicted_cov, self.h, 2, 2)
+    }
+    /// Per-goal predicted mean positions, shape (K, H, 2).
+    #[getter]
+    fn goal_means<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray3<f64>>> {
+        arr3(py, &self.d.goal_means, self.k, self.h, 2)
+    }
+    /// Sampled position trajectories, shape (S, H, 2).
+    #[getter]
+    fn samples<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray3<f64>>> {
+        let s = self.d.samples.len() / (2 * self.h).max(1);
+        arr3(py, &self.d.samples, s, self.h, 2)
+    }
+    /// The robot's planned positions, shape (H + 1, 2).
+    #[getter]
+    fn robot_plan<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        arr2(py, &self.d.robot_plan, self.h + 1, 2)
+    }
+    /// Current robot–person distance (m; inf without a person).
+    #[getter]
+    fn separation(&self) -> f64 {
+        self.d.separation
+    }
+    /// Protective distance of the speed-and-separation check (m).
+    #[getter]
+    fn protective_distance(&self) -> f64 {
+        self.d.protective_distance
+    }
+    /// Whether the separation check slowed the command.
+    #[getter]
+    fn speed_limited(&self) -> bool {
+        self.d.speed_limited
+    }
+    /// Smallest distance between the plan and a likely goal's predicted mean (m).
+    #[getter]
+    fn predicted_min_separation(&self) -> f64 {
+        self.d.predicted_min_separation
+    }
+    /// How the MPC solve ended ("solved", "time-limit", ..., "unsolved").
+    #[getter]
+    fn solver_status(&self) -> &'static str {
+        self.d.solver_status.as_str()
+    }
+    /// Solver iterations.
+    #[getter]
+    fn solver_iterations(&self) -> usize {
+        self.d.solver_iterations
+    }
+    /// Time per stage in microseconds: belief, prediction, constraints, solve, safety, total.
+    #[getter]
+    fn timings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let t = &self.d.timings;
+        let d = PyDict::new(py);
+        for (k, v) in [
+            ("belief", t.belief),
+            ("prediction", t.prediction),
+            ("constraints", t.constraints),
+            ("solve", t.solve),
+            ("safety", t.safety),
+            ("total", t.total),
+        ] {
+            d.set_item(k, v.as_secs_f64() * 1e6)?;
+        }
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Decision(t={:.3}, command={:?}, fresh={}, fallback={:?}, human={:?}, goal_probabilities={:?})",
+            self.d.t,
+            self.d.command,
+            self.d.fresh,
+            self.d.fallback.map(|f| f.code()),
+            self.d.human.as_str(),
+            self.d.goal_probabilities
+        )
+    }
+}
+
+/// The intent pipeline: observation in, safe decision out, every control period.
+#[pyclass(name = "IntentEngine", module = "intent_engine._core")]
+pub(crate) struct PyIntentEngine {
+    inner: IntentEngine,
+    x: Vec<f64>,
+}
+
+impl PyIntentEngine {
+    fn wrap(inner: IntentEngine) -> Self {
+        let nx = match &inner.config().robot {
+            RobotModel::DoubleIntegrator { .. } => 4,
+            RobotModel::ArmPoint { .. } => 2,
+            RobotModel::Custom(c) => c.a_plan.nrows(),
+        };
+        Self {
+            inner,
+            x: Vec::with_capacity(nx),
+        }
+    }
+
+    fn snapshot(&self) -> PyDecision {
+        let cfg = self.inner.config();
+        PyDecision {
+            d: self.inner.decision().clone(),
+            h: cfg.timing.horizon,
+            k: cfg.scene.goals.len(),
+        }
+    }
+}
+
+#[pymethods]
+impl PyIntentEngine {
+    #[new]
+    #[pyo3(signature = (goals, *, workspace=(0.0, 10.0, 0.0, 10.0), robot="double_integrator",
+        max_accel=1.5, max_speed=1.0, arm_base=None, arm_reach=1.0, control_period=0.01,
+        plan_dt=0.1, horizon=20, observation_period=0.01, n_particles=1000, speed=1.2,
+        obs_noise=0.05, switch_prob=0.0, lost_after=1.0, gp_residual=false, min_separation=0.5,
+        human_speed=1.6, reaction_time=0.1, keepout="chance", risk=0.05, samples=16, seed=0,
+        robot_goal=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        goals: &Bound<'_, PyAny>,
+        workspace: (f64, f64, f64, f64),
+        robot: &str,
+        max_accel: f64,
+        max_speed: f64,
+        arm_base: Option<&Bound<'_, PyAny>>,
+        arm_reach: f64,
+        control_period: f64,
+        plan_dt: f64,
+        horizon: i64,
+        observation_period: f64,
+        n_particles: i64,
+        speed: f64,
+        obs_noise: f64,
+        switch_prob: f64,
+        lost_after: f64,
+        gp_residual: bool,
+        min_separation: f64,
+        human_speed: f64,
+        reaction_time: f64,
+        keepout: &str,
+        risk: f64,
+        samples: i64,
+        seed: u64,
+        robot_goal: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let goals = goals_arg(goals)?;
+        let (x_min, x_max, y_min, y_max) = workspace;
+        let mut cfg = EngineConfig::new(
+            goals,
+            Workspace {
+                x_min,
+                x_max,
+                y_min,
+                y_max,
+            },
+        );
+        cfg.robot = match robot {
+            "double_integrator" => RobotModel::DoubleIntegrator {
+                max_accel,
+                max_speed,
+            },
+            "arm_point" => RobotModel::ArmPoint {
+                base: match arm_base {
+                    Some(b) => pair(b, "arm_base")?,
+                    None => [0.5 * (x_min + x_max), 0.5 * (y_min + y_max)],
+                },
+                reach: arm_reach,
+                max_speed,
+            },
+            other => {
+                return Err(invalid(
+                    py,
+                    "robot",
+                    format_args!("expected \"double_integrator\" or \"arm_point\", got {other:?}"),
+                ))
+            }
+        };
+        let count = |name: &'static str, v: i64| {
+            usize::try_from(v).map_err(|_| invalid(py, name, format_args!("must be >= 0, got {v}")))
+        };
+        cfg.timing.control_period = control_period;
+        cfg.timing.plan_dt = plan_dt;
+        cfg.timing.horizon = count("horizon", horizon)?;
+        let h = &mut cfg.human;
+        h.observation_period = observation_period;
+        h.n_particles = count("n_particles", n_particles)?;
+        h.speed = speed;
+        h.obs_noise = obs_noise;
+        h.switch_prob = switch_prob;
+        h.lost_after = lost_after;
+        h.seed = seed;
+        h.gp_residual = gp_residual.then(GpResidualConfig::default);
+        let s = &mut cfg.safety;
+        s.min_separation = min_separation;
+        s.human_speed = human_speed;
+        s.reaction_time = reaction_time;
+        let samples = count("samples", samples)?;
+        s.keepout = match keepout {
+            "chance" => KeepoutPolicy::Chance { risk },
+            "scenario" => KeepoutPolicy::Scenario { samples },
+            "none" => KeepoutPolicy::None,
+            other => {
+                return Err(invalid(
+                    py,
+                    "keepout",
+                    format_args!("expected \"chance\", \"scenario\" or \"none\", got {other:?}"),
+                ))
+            }
+        };
+        cfg.samples = samples;
+        let mut inner = IntentEngine::new(cfg).map_err(|e| to_py(py, &e))?;
+        if let Some(g) = robot_goal {
+            let g = pair(g, "robot_goal")?;
+            inner.set_robot_goal(g).map_err(|e| to_py(py, &e))?;
+        }
+        Ok(Self::wrap(inner))
+    }
+
+    /// The engine of the embedded default scenario (a shared workcell, three goals, a planar
+    /// double-integrator robot), with the robot heading to the scenario's first station.
+    #[staticmethod]
+    fn default(py: Python<'_>) -> PyResult<Self> {
+        Self::from_scenario_json(py, crate::DEFAULT_SCENARIO_JSON)
+    }
+
+    /// The engine of a scenario given as JSON text (the format of the embedded one).
+    #[staticmethod]
+    fn from_scenario_json(py: Python<'_>, text: &str) -> PyResult<Self> {
+        let scn = Scenario::from_json(text).map_err(|e| to_py(py, &e))?;
+        let mut inner = IntentEngine::new(scn.config.clone()).map_err(|e| to_py(py, &e))?;
+        inner
+            .set_robot_goal(scn.robot.waypoints[0])
+            .map_err(|e| to_py(py, &e))?;
+        Ok(Self::wrap(inner))
+    }
+
+    /// One control period. `observation` is the person's [x, y] or None; `robot_state` the
+    /// robot's state; `t` the time (s, increasing). Never raises: invalid input, a failed
+    /// solve or an overrun return the safe fallback command with the reason.
+    #[pyo3(signature = (observation, robot_state, t))]
+    fn step(
+        &mut self,
+        py: Python<'_>,
+        observation: Option<&Bound<'_, PyAny>>,
+        robot_state: &Bound<'_, PyAny>,
+        t: &Bound<'_, PyAny>,
+    ) -> PyDecision {
+        // Unconvertible arguments become the values the engine rejects with a reason.
+        let obs = observation.map(|o| pair(o, "observation").unwrap_or([f64::NAN; 2]));
+        self.x.clear();
+        match array::vector(robot_state, "robot_state") {
+            Ok(v) => self.x.extend(v.as_array().iter()),
+            Err(_) => self.x.push(f64::NAN),
+        }
+        let t = t.extract::<f64>().unwrap_or(f64::NAN);
+        let inner = &mut self.inner;
+        let x = &self.x;
+        // `step` never fails; the wrapper only turns a (bug) panic into an exception-free
+        // fallback by leaving the previous decision in place.
+        let _ = run_attached(py, || Ok(inner.step(obs, x, t).t));
+        self.snapshot()
+    }
+
+    /// The latest decision.
+    fn decision(&self) -> PyDecision {
+        self.snapshot()
+    }
+
+    /// Sets where the robot should go ([x, y] inside the workspace).
+    fn set_robot_goal(&mut self, py: Python<'_>, goal: &Bound<'_, PyAny>) -> PyResult<()> {
+        let g = pair(goal, "goal")?;
+        self.inner.set_robot_goal(g).map_err(|e| to_py(py, &e))
+    }
+
+    /// The robot's goal [x, y].
+    #[getter]
+    fn robot_goal(&self) -> (f64, f64) {
+        let g = self.inner.robot_goal();
+        (g[0], g[1])
+    }
+
+    /// Number of candidate goals.
+    #[getter]
+    fn n_goals(&self) -> usize {
+        self.inner.config().scene.goals.len()
+    }
+
+    /// Adds a candidate goal [x, y] (or [x, y, radius]) at run time.
+    fn add_goal(&mut self, py: Python<'_>, goal: &Bound<'_, PyAny>) -> PyResult<()> {
+        let v = array::vector(goal, "goal")?;
+        let v = v.as_array();
+        if v.len() != 2 && v.len() != 3 {
+            return Err(invalid(py, "goal", "expected [x, y] or [x, y, radius]"));
+        }
+        let g = Goal {
+            x: v[0],
+            y: v[1],
+            radius: if v.len() == 3 { v[2] } else { 0.0 },
+        };
+        self.inner.add_goal(g).map_err(|e| to_py(py, &e))
+    }
+
+    /// Removes candidate goal `index`.
+    fn remove_goal(&mut self, py: Python<'_>, index: i64) -> PyResult<()> {
+        let i = usize::try_from(index)
+            .map_err(|_| invalid(py, "index", format_args!("must be >= 0, got {index}")))?;
+        self.inner.remove_goal(i).map_err(|e| to_py(py, &e))
+    }
+
+    /// Forgets the person and the plan.
+    fn reset(&mut self) {
+        self.inner.reset();
+    }
+
+    /// Running counts: steps, fallbacks, overruns, protective_stops, speed_limited,
+    /// observations, missing_observations, resamplings, reinitialisations.
+    fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = self.inner.counters();
+        let d = PyDict::new(py);
+        for (k, v) in [
+            ("steps", c.steps),
+            ("fallbacks", c.fallbacks),
+            ("overruns", c.overruns),
+            ("protective_stops", c.protective_stops),
+            ("speed_limited", c.speed_limited),
+            ("observations", c.observations),
+            ("missing_observations", c.missing_observations),
+            ("resamplings", c.resamplings),
+            ("reinitialisations", c.reinitialisations),
+        ] {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    }
+}
+
+/// Runs a scenario (JSON text; the embedded default when None) as a closed loop in simulated
+/// time. `progress(done, total)` is called every 10 steps. Returns a dict with "report"
+/// (text), "summary" (dict), "svg" and "csv" (strings).
+#[pyfunction]
+#[pyo3(signature = (scenario_json=None, progress=None))]
+fn run_scenario<'py>(
+    py: Python<'py>,
+    scenario_json: Option<&str>,
+    progress: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let scn = Scenario::from_json(scenario_json.unwrap_or(crate::DEFAULT_SCENARIO_JSON))
+        .map_err(|e| to_py(py, &e))?;
+    let mut cb_err: Option<PyErr> = None;
+    let run = simulate(&scn, |done, total| {
+        if let (Some(cb), None) = (progress, &cb_err) {
+            if let Err(e) = cb.call1((done, total)) {
+                cb_err = Some(e);
+            }
+        }
+    })
+    .map_err(|e| to_py(py, &e))?;
+    if let Some(e) = cb_err {
+        return Err(e);
+    }
+    let s = &run.summary;
+    let summary = PyDict::new(py);
+    summary.set_item("steps", s.steps)?;
+    summary.set_item("simulated_s", s.simulated_s)?;
+    summary.set_item("goal_accuracy", s.goal_accuracy)?;
+    summary.set_item("goal_accuracy_at", s.goal_accuracy_at.to_vec())?;
+    summary.set_item("min_separation", s.min_separation)?;
+    summary.set_item("separation_violations", s.separation_violations)?;
+    summary.set_item("fallbacks", s.fallbacks.clone())?;
+    summary.set_item("waypoints_reached", s.waypoints_reached)?;
+    summary.set_item("decisions_per_second", s.decisions_per_second)?;
+    let lat = PyDict::new(py);
+    for (name, p) in &s.latency {
+        let d = PyDict::new(py);
+        d.set_item("p50", p.p50)?;
+        d.set_item("p95", p.p95)?;
+        d.set_item("p99", p.p99)?;
+        d.set_item("max", p.max)?;
+        d.set_item("mean", p.mean)?;
+        lat.set_item(name, d)?;
+    }
+    summary.set_item("latency_us", lat)?;
+    let out = PyDict::new(py);
+    out.set_item("report", s.report(&scn))?;
+    out.set_item("summary", summary)?;
+    out.set_item("svg", run.svg())?;
+    out.set_item("csv", run.csv())?;
+    out.set_item("goal_names", scn.goal_names.clone())?;
+    Ok(out)
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyIntentEngine>()?;
+    m.add_class::<PyDecision>()?;
+    m.add_function(wrap_pyfunction!(run_scenario, m)?)?;
+    Ok(())
+}
