@@ -675,7 +675,7 @@ class IntentEngine:
         cls,
         goals: _ArrayLike,
         *,
-        workspace: Tuple[float, float, float, float] = (0.0, 10.0, 0.0, 10.0),
+        workspace: Tuple[float, float, float, float] = ...,  # (x_min, x_max, y_min, y_max), default (0, 10, 0, 10)
         robot: str = "double_integrator",
         max_accel: float = 1.5,
         max_speed: float = 1.0,

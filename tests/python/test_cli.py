@@ -12,17 +12,21 @@ from intent_engine.__main__ import main
 def test_embedded_scenario_is_valid():
     scn = json.loads(ie.default_scenario_json())
     assert scn["human"]["goal"] in scn["goals"]
+    assert all(leg["goal"] in scn["goals"] for leg in scn["human"]["legs"])
     assert scn["robot"]["model"] == "double_integrator" and len(scn["robot"]["state"]) == 4
 
 
-def test_demo_runs_and_reports(capsys):
-    assert main(["demo", "--quiet"]) == 0
+def test_demo_runs_and_reports(capsys, tmp_path):
+    assert main(["demo", "--quiet", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "summary" in out
-    median = float(re.search(r"median ([0-9.]+) m", out).group(1))
-    assert 0.0 < median < 0.6, out  # 1 s ahead at walking speed, linear-trend GP
-    calib = float(re.search(r"calibration\s+([0-9.]+)%", out).group(1))
-    assert 60.0 < calib <= 100.0, out
+    acc = float(re.search(r"goal accuracy\s+([0-9.]+)%", out).group(1))
+    assert 80.0 < acc <= 100.0, out
+    below = int(re.search(r"\(minimum allowed [0-9.]+ m, (\d+) steps below\)", out).group(1))
+    assert below == 0, out
+    assert re.search(r"total\s+[0-9.]+\s+[0-9.]+", out), out
+    assert (tmp_path / "intent_demo.svg").read_text().startswith("<svg")
+    assert (tmp_path / "intent_demo.csv").read_text().startswith("t,human_x")
 
 
 def test_module_entry_point():
