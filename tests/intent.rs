@@ -29,7 +29,11 @@ fn generous(cfg: &mut EngineConfig) {
 
 fn workcell() -> EngineConfig {
     let mut cfg = EngineConfig::new(
-        vec![Goal::point(5.0, 3.2), Goal::point(5.2, 0.8), Goal::point(0.4, 3.6)],
+        vec![
+            Goal::point(5.0, 3.2),
+            Goal::point(5.2, 0.8),
+            Goal::point(0.4, 3.6),
+        ],
         Workspace {
             x_min: 0.0,
             x_max: 6.0,
@@ -59,13 +63,19 @@ fn default_scenario_is_safe_and_infers_the_goals() {
     // Every decision is finite and within the actuator limits; a fallback always has a reason.
     for r in &run.log {
         let d = &r.decision;
-        assert!(d.command.iter().all(|c| c.is_finite() && c.abs() <= 1.5 + 1e-12));
+        assert!(d
+            .command
+            .iter()
+            .all(|c| c.is_finite() && c.abs() <= 1.5 + 1e-12));
         assert_eq!(d.fresh, d.fallback.is_none());
         if d.human.is_present() {
             let sum: f64 = d.goal_probabilities.iter().sum();
             assert!((sum - 1.0).abs() < 1e-9);
             assert!(d.predicted_mean.iter().all(|v| v.is_finite()));
-            assert!(d.predicted_cov.chunks(4).all(|c| c[0] >= 0.0 && c[3] >= 0.0));
+            assert!(d
+                .predicted_cov
+                .chunks(4)
+                .all(|c| c[0] >= 0.0 && c[3] >= 0.0));
         }
     }
     // The dropout window shows up as prediction-only steps.
@@ -153,7 +163,12 @@ fn solver_failures_and_overruns_fall_back() {
             ..
         })
     ));
-    assert!(d.to_owned().fallback.unwrap().to_string().contains("belief"));
+    assert!(d
+        .to_owned()
+        .fallback
+        .unwrap()
+        .to_string()
+        .contains("belief"));
     assert_eq!(e.counters().overruns, 1);
 }
 
@@ -336,4 +351,42 @@ fn a_step_does_not_allocate() {
         }
         assert_eq!(common::allocs(), before, "{policy:?}");
     }
+}
+
+#[test]
+fn online_gp_residual_learns_what_the_goal_model_misses() {
+    // A person circling the room (goals explain little of it): the GP correction, learned
+    // from their own track, cuts the 1 s-ahead prediction error.
+    let err = |gp: bool| {
+        let mut cfg = EngineConfig::new(
+            vec![Goal::point(9.0, 5.0), Goal::point(9.0, 1.0)],
+            Workspace {
+                x_min: 0.0,
+                x_max: 10.0,
+                y_min: 0.0,
+                y_max: 6.0,
+            },
+        );
+        cfg.human.n_particles = 300;
+        generous(&mut cfg);
+        if gp {
+            cfg.human.gp_residual = Some(intent_engine::intent::GpResidualConfig::default());
+        }
+        let mut e = IntentEngine::new(cfg).unwrap();
+        e.set_robot_goal([1.0, 5.5]).unwrap();
+        let path = |t: f64| [5.0 + 2.0 * (0.4 * t).cos(), 3.0 + 2.0 * (0.4 * t).sin()];
+        let (mut sum, mut n) = (0.0, 0);
+        for i in 1..3000 {
+            let t = 0.01 * i as f64;
+            let d = e.step(Some(path(t)), &[1.0, 5.5, 0.0, 0.0], t);
+            if i > 1500 && i % 10 == 0 {
+                let truth = path(t + 1.0);
+                sum += (d.predicted_mean[18] - truth[0]).hypot(d.predicted_mean[19] - truth[1]);
+                n += 1;
+            }
+        }
+        sum / n as f64
+    };
+    let (plain, corrected) = (err(false), err(true));
+    assert!(corrected < 0.85 * plain, "{corrected} vs {plain}");
 }
