@@ -239,9 +239,9 @@ fn same_seed_same_decisions() {
         e.set_robot_goal([1.0, 3.0]).unwrap();
         let mut out = Vec::new();
         let mut x = [4.0, 1.0, 0.0, 0.0];
-        for i in 1..=60 {
+        for i in 1..=60usize {
             let t = 0.01 * i as f64;
-            let obs = (i % 3 != 0).then_some([0.6 + 1.2 * t, 0.5 + 0.3 * t]);
+            let obs = (!i.is_multiple_of(3)).then_some([0.6 + 1.2 * t, 0.5 + 0.3 * t]);
             let d = e.step(obs, &x, t);
             out.extend_from_slice(&d.command);
             out.extend_from_slice(&d.goal_probabilities);
@@ -330,9 +330,9 @@ fn a_step_does_not_allocate() {
         e.set_robot_goal([1.0, 3.0]).unwrap();
         let mut x = [4.0, 1.0, 0.0, 0.0];
         let mut t = 0.0;
-        let mut go = |e: &mut IntentEngine, i: usize, x: &mut [f64; 4], t: &mut f64| {
+        let go = |e: &mut IntentEngine, i: usize, x: &mut [f64; 4], t: &mut f64| {
             *t += 0.01;
-            let obs = (i % 4 != 0).then_some([0.6 + 0.012 * i as f64, 0.5]);
+            let obs = (!i.is_multiple_of(4)).then_some([0.6 + 0.012 * i as f64, 0.5]);
             let cmd = {
                 let d = e.step(obs, x, *t);
                 [d.command[0], d.command[1]]

@@ -24,7 +24,10 @@ fn goals_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Goal>> {
         return Err(invalid(
             py,
             "goals",
-            format_args!("expected shape (K >= 1, 2) points or (K, 3) discs, got {:?}", g.dim()),
+            format_args!(
+                "expected shape (K >= 1, 2) points or (K, 3) discs, got {:?}",
+                g.dim()
+            ),
         ));
     }
     Ok((0..k)
@@ -57,7 +60,12 @@ pub(crate) struct PyDecision {
     k: usize,
 }
 
-fn arr2<'py>(py: Python<'py>, v: &[f64], r: usize, c: usize) -> PyResult<Bound<'py, PyArray2<f64>>> {
+fn arr2<'py>(
+    py: Python<'py>,
+    v: &[f64],
+    r: usize,
+    c: usize,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
     Array2::from_shape_vec((r, c), v.to_vec())
         .map(|a| a.into_pyarray(py))
         .map_err(|e| to_py(py, &crate::Error::Internal(e.to_string())))
