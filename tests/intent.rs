@@ -390,3 +390,32 @@ fn online_gp_residual_learns_what_the_goal_model_misses() {
     let (plain, corrected) = (err(false), err(true));
     assert!(corrected < 0.85 * plain, "{corrected} vs {plain}");
 }
+
+#[test]
+fn unicycle_turns_around_and_reaches_its_goal() {
+    let mut cfg = workcell();
+    cfg.robot = RobotModel::Unicycle {
+        max_speed: 0.8,
+        max_turn_rate: 2.0,
+        lookahead: 0.2,
+    };
+    let mut e = IntentEngine::new(cfg).unwrap();
+    e.set_robot_goal([1.0, 1.0]).unwrap();
+    // Facing away from the goal (+x), person far away in the opposite corner.
+    let mut x = [4.0, 3.0, 0.0];
+    for i in 1..=800 {
+        let t = 0.01 * i as f64;
+        let d = e.step(Some([5.5, 0.3]), &x, t);
+        assert!(d.fresh, "{:?}", d.fallback);
+        assert!(d.command[0].abs() <= 0.8 + 1e-12 && d.command[1].abs() <= 2.0 + 1e-12);
+        let c = d.command.clone();
+        intent_engine::intent::robot::simulate(&e.config().robot, &mut x, &c, 0.01).unwrap();
+    }
+    // The look-ahead point sits on the goal.
+    let p = [x[0] + 0.2 * x[2].cos(), x[1] + 0.2 * x[2].sin()];
+    assert!((p[0] - 1.0).hypot(p[1] - 1.0) < 0.05, "{x:?}");
+    assert_eq!(
+        e.step(None, &[1.0, 1.0, 0.0, 0.0], 9.0).fallback,
+        Some(FallbackReason::InvalidRobotState)
+    );
+}

@@ -679,6 +679,8 @@ class IntentEngine:
         robot: str = "double_integrator",
         max_accel: float = 1.5,
         max_speed: float = 1.0,
+        max_turn_rate: float = 2.0,
+        lookahead: float = 0.2,
         arm_base: Optional[_Vector] = None,
         arm_reach: float = 1.0,
         control_period: float = 0.01,

@@ -95,6 +95,19 @@ pub enum RobotModel {
         /// Largest Cartesian speed per axis (m/s, > 0).
         max_speed: f64,
     },
+    /// A kinematic unicycle (differential-drive base): state `(x, y, θ)`, command
+    /// `(v, ω)`. Planned through its look-ahead point `p = (x, y) + L (cos θ, sin θ)`, whose
+    /// velocity `ṗ = R(θ) diag(1, L) (v, ω)` is linear in the command at the current heading:
+    /// the MPC plans `p` as a single integrator and the plan's first velocity maps back to
+    /// `(v, ω)` exactly at the current state (feedback linearisation), so the QP never changes.
+    Unicycle {
+        /// Largest forward speed (m/s, > 0); reversing is allowed at the same speed.
+        max_speed: f64,
+        /// Largest turn rate (rad/s, > 0).
+        max_turn_rate: f64,
+        /// Look-ahead distance `L` (m, > 0); keep-outs are widened by it.
+        lookahead: f64,
+    },
     /// A user-given linear model (boxed: it holds matrices).
     Custom(Box<CustomRobot>),
 }
@@ -353,6 +366,15 @@ impl EngineConfig {
                 check_finite("base", base.iter())?;
                 check_positive("reach", *reach)?;
                 check_positive("max_speed", *max_speed)?;
+            }
+            RobotModel::Unicycle {
+                max_speed,
+                max_turn_rate,
+                lookahead,
+            } => {
+                check_positive("max_speed", *max_speed)?;
+                check_positive("max_turn_rate", *max_turn_rate)?;
+                check_positive("lookahead", *lookahead)?;
             }
             RobotModel::Custom(c) => c.validate()?,
         }

@@ -260,6 +260,8 @@ pub struct IntentEngine {
     normals: Array3<f64>,
     offsets: Array2<f64>,
     x0: Vec<f64>,
+    xm: Vec<f64>,
+    um: Vec<f64>,
     x_ref: Array1<f64>,
     robot_goal: [f64; 2],
     has_plan: bool,
@@ -327,7 +329,9 @@ impl IntentEngine {
             rows,
             normals: Array3::zeros((h, rows, nx)),
             offsets: Array2::from_elem((h, rows), f64::INFINITY),
-            x0: vec![0.0; nx],
+            x0: vec![0.0; robot.state_dim],
+            xm: vec![0.0; nx],
+            um: vec![0.0; nu],
             x_ref: Array1::zeros(nx),
             robot_goal,
             has_plan: false,
@@ -530,10 +534,8 @@ impl IntentEngine {
         if self.robot.check_state(robot_state).is_err() {
             return Some(FallbackReason::InvalidRobotState);
         }
-        self.x0
-            .iter_mut()
-            .zip(robot_state)
-            .for_each(|(a, b)| *a = *b);
+        self.x0.copy_from_slice(robot_state);
+        self.robot.mpc_state(&self.x0, &mut self.xm);
         if !t.is_finite() || t <= self.last_t {
             return Some(FallbackReason::InvalidTime);
         }
@@ -590,7 +592,7 @@ impl IntentEngine {
         // 4. Solve.
         let t3 = Instant::now();
         let status = match self.mpc.solve(
-            ndarray::ArrayView1::from(&self.x0[..]),
+            ndarray::ArrayView1::from(&self.xm[..]),
             Reference::Constant(self.x_ref.view()),
             Reference::Zero,
             None,
@@ -599,9 +601,10 @@ impl IntentEngine {
                 self.decision.solver_status = sol.info.status;
                 self.decision.solver_iterations = sol.info.iterations;
                 let d = &mut self.decision;
-                for (c, u) in d.command.iter_mut().zip(sol.u.row(0).iter()) {
+                for (c, u) in self.um.iter_mut().zip(sol.u.row(0).iter()) {
                     *c = *u;
                 }
+                self.robot.command(&self.x0, &self.um, &mut d.command);
                 for k in 0..sol.x.nrows() {
                     let p = [
                         sol.x[[k, self.robot.position[0]]],
@@ -761,9 +764,9 @@ impl IntentEngine {
             return;
         }
         let h = self.cfg.timing.horizon;
-        let dmin = self.cfg.safety.min_separation;
+        let dmin = self.cfg.safety.min_separation + self.robot.keepout_margin();
         let [ix, iy] = self.robot.position;
-        let here = self.robot.pos(&self.x0);
+        let here = [self.xm[ix], self.xm[iy]];
         let plan = &self.decision.robot_plan;
         let plan_at = |s: usize| {
             if self.has_plan {
@@ -898,6 +901,15 @@ impl IntentEngine {
             let gain = match self.robot.model {
                 RobotModel::DoubleIntegrator { .. } => 1.0 / t.control_period,
                 RobotModel::ArmPoint { .. } => 1.0,
+                RobotModel::Unicycle { .. } => {
+                    // Slow the forward speed until its approach component is allowed.
+                    let along = x0[2].cos() * n[0] + x0[2].sin() * n[1];
+                    d.command[0] = allowed / along;
+                    d.speed_limited = true;
+                    self.counters.speed_limited += 1;
+                    d.protective_distance = required(allowed);
+                    return None;
+                }
                 RobotModel::Custom(_) => {
                     d.protective_distance = required(approach);
                     return Some(FallbackReason::ProtectiveStop {

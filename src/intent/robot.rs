@@ -11,6 +11,9 @@ use crate::mpc::{models, KeepoutMode, MpcProblem, StageConstraints};
 #[derive(Clone, Debug)]
 pub(crate) struct Robot {
     pub(crate) model: RobotModel,
+    /// Length of the robot state given to `step`.
+    pub(crate) state_dim: usize,
+    /// Length of the MPC state.
     pub(crate) nx: usize,
     pub(crate) nu: usize,
     pub(crate) position: [usize; 2],
@@ -29,6 +32,7 @@ impl Robot {
                 max_speed: _,
             } => Self {
                 model: cfg.robot.clone(),
+                state_dim: 4,
                 nx: 4,
                 nu: 2,
                 position: [0, 1],
@@ -39,6 +43,7 @@ impl Robot {
             },
             RobotModel::ArmPoint { max_speed, .. } => Self {
                 model: cfg.robot.clone(),
+                state_dim: 2,
                 nx: 2,
                 nu: 2,
                 position: [0, 1],
@@ -47,8 +52,25 @@ impl Robot {
                 u_max: Array1::from_elem(2, *max_speed),
                 brake_accel: f64::INFINITY,
             },
+            RobotModel::Unicycle {
+                max_speed,
+                max_turn_rate,
+                ..
+            } => Self {
+                model: cfg.robot.clone(),
+                state_dim: 3,
+                nx: 2,
+                nu: 2,
+                position: [0, 1],
+                velocity: None,
+                // Bounds of the command (v, ω); the plan's point velocity is boxed by max_speed.
+                u_min: ndarray::array![-max_speed, -max_turn_rate],
+                u_max: ndarray::array![*max_speed, *max_turn_rate],
+                brake_accel: f64::INFINITY,
+            },
             RobotModel::Custom(c) => Self {
                 model: cfg.robot.clone(),
+                state_dim: c.a_plan.nrows(),
                 nx: c.a_plan.nrows(),
                 nu: c.b_plan.ncols(),
                 position: c.position,
@@ -113,6 +135,24 @@ impl Robot {
                         upper,
                     })?
             }
+            RobotModel::Unicycle { max_speed, .. } => {
+                let q = Array2::eye(2) * c.position;
+                let r = Array2::eye(2) * c.input;
+                let v = Array1::from_elem(2, *max_speed);
+                MpcProblem::new(
+                    Array2::eye(2),
+                    Array2::eye(2) * t.plan_dt,
+                    q.clone(),
+                    r,
+                    t.horizon,
+                )?
+                .with_terminal_cost(q)?
+                .with_input_bounds(Some(-&v), Some(v))?
+                .with_state_bounds(
+                    Some(array![w.x_min, w.y_min]),
+                    Some(array![w.x_max, w.y_max]),
+                )?
+            }
             RobotModel::Custom(cr) => {
                 let n = self.nx;
                 let mut q = Array2::zeros((n, n));
@@ -146,9 +186,42 @@ impl Robot {
         out[self.position[1]] = goal[1];
     }
 
-    /// Planar position of state `x`.
+    /// Planar position of the robot state `x` (the body; for the unicycle not its
+    /// look-ahead point).
     pub(crate) fn pos(&self, x: &[f64]) -> [f64; 2] {
         [x[self.position[0]], x[self.position[1]]]
+    }
+
+    /// The MPC state of the robot state `x` (the look-ahead point for the unicycle).
+    pub(crate) fn mpc_state(&self, x: &[f64], out: &mut [f64]) {
+        match &self.model {
+            RobotModel::Unicycle { lookahead, .. } => {
+                out[0] = x[0] + lookahead * x[2].cos();
+                out[1] = x[1] + lookahead * x[2].sin();
+            }
+            _ => out.copy_from_slice(x),
+        }
+    }
+
+    /// The command for the plan's first input `u` at robot state `x` (for the unicycle,
+    /// `(v, ω) = diag(1, 1/L) R(θ)ᵀ ṗ`).
+    pub(crate) fn command(&self, x: &[f64], u: &[f64], out: &mut [f64]) {
+        match &self.model {
+            RobotModel::Unicycle { lookahead, .. } => {
+                let (s, c) = x[2].sin_cos();
+                out[0] = c * u[0] + s * u[1];
+                out[1] = (-s * u[0] + c * u[1]) / lookahead;
+            }
+            _ => out.copy_from_slice(u),
+        }
+    }
+
+    /// Extra keep-out margin for the planned point (the unicycle's look-ahead distance).
+    pub(crate) fn keepout_margin(&self) -> f64 {
+        match &self.model {
+            RobotModel::Unicycle { lookahead, .. } => *lookahead,
+            _ => 0.0,
+        }
     }
 
     /// The safe fallback: brake as hard as allowed toward zero velocity (double integrator),
@@ -166,7 +239,7 @@ impl Robot {
                 out[0] = ax;
                 out[1] = ay;
             }
-            RobotModel::ArmPoint { .. } => out.fill(0.0),
+            RobotModel::ArmPoint { .. } | RobotModel::Unicycle { .. } => out.fill(0.0),
             RobotModel::Custom(c) => {
                 for (o, h) in out.iter_mut().zip(c.hold.iter()) {
                     *o = *h;
@@ -191,6 +264,7 @@ impl Robot {
                 [x[2] + control_period * u[0], x[3] + control_period * u[1]]
             }
             RobotModel::ArmPoint { .. } => [u[0], u[1]],
+            RobotModel::Unicycle { .. } => [u[0] * x[2].cos(), u[0] * x[2].sin()],
             RobotModel::Custom(_) => match (self.velocity, plan_next) {
                 (Some(v), _) => [x[v[0]], x[v[1]]],
                 (None, Some(nx)) => {
@@ -211,10 +285,10 @@ impl Robot {
 
     /// Checks a robot state given to `step`.
     pub(crate) fn check_state(&self, x: &[f64]) -> Result<()> {
-        if x.len() != self.nx {
+        if x.len() != self.state_dim {
             return Err(Error::shape(
                 "robot_state",
-                format_args!("expected length {}, got {}", self.nx, x.len()),
+                format_args!("expected length {}, got {}", self.state_dim, x.len()),
             ));
         }
         crate::error::check_finite("robot_state", x.iter())
@@ -237,6 +311,19 @@ pub fn simulate(model: &RobotModel, x: &mut [f64], u: &[f64], dt: f64) -> Result
         RobotModel::ArmPoint { .. } => {
             x[0] += dt * u[0];
             x[1] += dt * u[1];
+            Ok(())
+        }
+        RobotModel::Unicycle { .. } => {
+            // Exact arc for a constant (v, ω) over dt.
+            let (v, w, th) = (u[0], u[1], x[2]);
+            if (w * dt).abs() < 1e-9 {
+                x[0] += v * dt * th.cos();
+                x[1] += v * dt * th.sin();
+            } else {
+                x[0] += v / w * ((th + w * dt).sin() - th.sin());
+                x[1] -= v / w * ((th + w * dt).cos() - th.cos());
+            }
+            x[2] = th + w * dt;
             Ok(())
         }
         RobotModel::Custom(_) => Err(Error::invalid_value(

@@ -219,6 +219,7 @@ impl PyIntentEngine {
         let nx = match &inner.config().robot {
             RobotModel::DoubleIntegrator { .. } => 4,
             RobotModel::ArmPoint { .. } => 2,
+            RobotModel::Unicycle { .. } => 3,
             RobotModel::Custom(c) => c.a_plan.nrows(),
         };
         Self {
@@ -241,7 +242,8 @@ impl PyIntentEngine {
 impl PyIntentEngine {
     #[new]
     #[pyo3(signature = (goals, *, workspace=(0.0, 10.0, 0.0, 10.0), robot="double_integrator",
-        max_accel=1.5, max_speed=1.0, arm_base=None, arm_reach=1.0, control_period=0.01,
+        max_accel=1.5, max_speed=1.0, max_turn_rate=2.0, lookahead=0.2, arm_base=None,
+        arm_reach=1.0, control_period=0.01,
         plan_dt=0.1, horizon=20, observation_period=0.01, n_particles=1000, speed=1.2,
         obs_noise=0.05, switch_prob=0.0, lost_after=1.0, gp_residual=false, min_separation=0.5,
         human_speed=1.6, reaction_time=0.1, keepout="chance", risk=0.05, samples=16, seed=0,
@@ -254,6 +256,8 @@ impl PyIntentEngine {
         robot: &str,
         max_accel: f64,
         max_speed: f64,
+        max_turn_rate: f64,
+        lookahead: f64,
         arm_base: Option<&Bound<'_, PyAny>>,
         arm_reach: f64,
         control_period: f64,
@@ -299,13 +303,18 @@ impl PyIntentEngine {
                 reach: arm_reach,
                 max_speed,
             },
-            other => {
-                return Err(invalid(
-                    py,
-                    "robot",
-                    format_args!("expected \"double_integrator\" or \"arm_point\", got {other:?}"),
-                ))
-            }
+            "unicycle" => RobotModel::Unicycle {
+                max_speed,
+                max_turn_rate,
+                lookahead,
+            },
+            other => return Err(invalid(
+                py,
+                "robot",
+                format_args!(
+                    "expected \"double_integrator\", \"unicycle\" or \"arm_point\", got {other:?}"
+                ),
+            )),
         };
         let count = |name: &'static str, v: i64| {
             usize::try_from(v).map_err(|_| invalid(py, name, format_args!("must be >= 0, got {v}")))

@@ -93,6 +93,11 @@ def test_run_time_goals_arm_robot_and_default():
                           max_speed=0.5, robot_goal=[3.5, 2.0], n_particles=200)
     d = arm.step([0.5, 0.5], [3.0, 2.0], 0.01)
     assert d.command.shape == (2,) and d.robot_plan.shape == (21, 2)
+    uni = ie.IntentEngine(GOALS, workspace=WS, robot="unicycle", max_speed=0.8, max_turn_rate=2.0,
+                          lookahead=0.2, robot_goal=[1.0, 1.0], n_particles=200)
+    d = uni.step([5.5, 0.3], [4.0, 3.0, 0.0], 0.01)
+    assert d.fresh and d.command.shape == (2,) and abs(d.command[1]) <= 2.0
+    assert uni.step(None, [4.0, 3.0, 0.0, 0.0], 0.02).fallback == "invalid-robot-state"
     dflt = ie.IntentEngine.default()
     assert dflt.n_goals == 3 and dflt.robot_goal == (1.6, 1.2)
 
