@@ -12,7 +12,7 @@ use crate::intent::predict::{norm_ppf, Predictor};
 use crate::intent::residual::ResidualGp;
 use crate::intent::robot::Robot;
 use crate::linalg::Par;
-use crate::mpc::{LinearMpc, MpcSettings, Reference, SolveStatus};
+use crate::mpc::{KeepoutMode, LinearMpc, MpcSettings, Reference, SolveStatus};
 
 /// A stage of the pipeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -60,6 +60,8 @@ pub enum FallbackReason {
     BeliefFailed,
     /// The QP solve ended without a solution.
     SolverFailed(SolveStatus),
+    /// The solver's plan had a non-finite entry (a solver bug; never acted on).
+    NonFiniteSolution,
     /// A stage ran past its budget.
     Overrun {
         /// The stage.
@@ -89,6 +91,7 @@ impl FallbackReason {
             FallbackReason::InvalidTime => "invalid-time",
             FallbackReason::BeliefFailed => "belief-failed",
             FallbackReason::SolverFailed(_) => "solver-failed",
+            FallbackReason::NonFiniteSolution => "non-finite-solution",
             FallbackReason::Overrun { .. } => "overrun",
             FallbackReason::ProtectiveStop { .. } => "protective-stop",
         }
@@ -107,6 +110,7 @@ impl fmt::Display for FallbackReason {
             FallbackReason::InvalidTime => f.write_str("time is not finite or did not increase"),
             FallbackReason::BeliefFailed => f.write_str("belief update failed"),
             FallbackReason::SolverFailed(s) => write!(f, "MPC solve ended {s}"),
+            FallbackReason::NonFiniteSolution => f.write_str("MPC plan is not finite"),
             FallbackReason::Overrun {
                 stage,
                 elapsed,
@@ -311,7 +315,11 @@ impl IntentEngine {
             time_limit: Some(cfg.timing.solve_budget),
             ..MpcSettings::default()
         };
-        let mpc = LinearMpc::with_keepout_rows(robot.problem(&cfg)?, settings, rows)?;
+        let mode = match cfg.safety.soft_penalty {
+            Some(l1) => KeepoutMode::Soft { l1, l2: 1.0 },
+            None => KeepoutMode::Hard,
+        };
+        let mpc = LinearMpc::with_keepout_rows(robot.problem(&cfg, mode)?, settings, rows)?;
         let samples = cfg.samples.max(match cfg.safety.keepout {
             KeepoutPolicy::Scenario { samples } => samples,
             _ => 0,
@@ -623,6 +631,13 @@ impl IntentEngine {
             self.has_plan = false;
             return Some(FallbackReason::SolverFailed(status));
         }
+        // Never act on a non-finite plan, whatever the solver reported.
+        if !(self.decision.command.iter().all(|c| c.is_finite())
+            && self.decision.robot_plan.iter().all(|p| p.is_finite()))
+        {
+            self.has_plan = false;
+            return Some(FallbackReason::NonFiniteSolution);
+        }
         self.has_plan = true;
         if el3 > timing.solve_budget {
             return Some(overrun(Stage::Solve, el3, timing.solve_budget));
@@ -776,7 +791,19 @@ impl IntentEngine {
                 here
             }
         };
-        self.normals.fill(0.0);
+        // Rows keep their previous normal while the direction turns by less than ~3°: still a
+        // valid separating half-space, and the QP then only moves the row's bound instead of
+        // re-condensing it (disabled rows are left alone for the same reason).
+        let normals = &mut self.normals;
+        let mut normal = |s: usize, j: usize, n: [f64; 2]| -> [f64; 2] {
+            let old = [-normals[[s, j, ix]], -normals[[s, j, iy]]];
+            if old[0] * n[0] + old[1] * n[1] > 0.9986 {
+                return old;
+            }
+            normals[[s, j, ix]] = -n[0];
+            normals[[s, j, iy]] = -n[1];
+            n
+        };
         match self.cfg.safety.keepout {
             KeepoutPolicy::None => {}
             KeepoutPolicy::Chance { risk } => {
@@ -808,15 +835,13 @@ impl IntentEngine {
                 let ns = self.pred.samples.len() / (2 * h);
                 for s in 0..h {
                     let mean = [self.pred.mix_mean[2 * s], self.pred.mix_mean[2 * s + 1]];
-                    let n = direction(plan_at(s), here, mean);
+                    let n = normal(s, 0, direction(plan_at(s), here, mean));
                     let mut worst = f64::NEG_INFINITY;
                     for j in 0..ns {
                         let o = 2 * (j * h + s);
                         worst = worst
                             .max(n[0] * self.pred.samples[o] + n[1] * self.pred.samples[o + 1]);
                     }
-                    self.normals[[s, 0, ix]] = -n[0];
-                    self.normals[[s, 0, iy]] = -n[1];
                     self.offsets[[s, 0]] = -(worst + dmin);
                 }
             }

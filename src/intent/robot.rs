@@ -83,14 +83,10 @@ impl Robot {
     }
 
     /// The MPC problem: track the robot's goal within the workspace and actuator limits.
-    pub(crate) fn problem(&self, cfg: &EngineConfig) -> Result<MpcProblem> {
+    pub(crate) fn problem(&self, cfg: &EngineConfig, mode: KeepoutMode) -> Result<MpcProblem> {
         let t = &cfg.timing;
         let w = &cfg.scene.workspace;
         let c = &cfg.costs;
-        let mode = match cfg.safety.soft_penalty {
-            Some(l1) => KeepoutMode::Soft { l1, l2: 1.0 },
-            None => KeepoutMode::Hard,
-        };
         let p = match &self.model {
             RobotModel::DoubleIntegrator { max_speed, .. } => {
                 let (a, b) = models::double_integrator(2, t.plan_dt)?;
