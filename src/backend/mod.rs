@@ -1,13 +1,20 @@
 //! Compute-backend selection.
 //!
 //! Control-loop work stays on the CPU; large GP and particle workloads may run on an NVIDIA
-//! GPU through candle when the crate is built with the `gpu` feature (and `cuda` for the CUDA
-//! kernels). Without it, asking for CUDA returns [`Error::BackendUnavailable`] with the reason,
-//! and [`Backend::auto`] falls back to the CPU.
+//! GPU when the crate is built with the `gpu` feature ([`cuda`]: cudarc with run-time loading
+//! of the CUDA driver, NVRTC, cuBLAS and cuSOLVER, so the build needs no CUDA toolkit).
+//! Without the feature, or without a usable GPU, asking for CUDA returns
+//! [`Error::BackendUnavailable`] with the reason, and [`Backend::auto`] falls back to the CPU.
 
 use std::fmt;
 
 use crate::error::{Error, Result};
+
+#[cfg(feature = "gpu")]
+pub mod cuda;
+
+#[cfg(feature = "gpu")]
+pub use cuda::CudaDevice;
 
 /// Where large computations run.
 #[derive(Clone, Debug, Default)]
@@ -15,9 +22,9 @@ pub enum Backend {
     /// The CPU (SIMD + rayon). Always available.
     #[default]
     Cpu,
-    /// A CUDA device through candle.
+    /// A CUDA device (built with the `gpu` feature).
     #[cfg(feature = "gpu")]
-    Cuda(candle_core::Device),
+    Cuda(CudaDevice),
 }
 
 impl fmt::Display for Backend {
@@ -25,7 +32,7 @@ impl fmt::Display for Backend {
         match self {
             Backend::Cpu => f.write_str("cpu"),
             #[cfg(feature = "gpu")]
-            Backend::Cuda(_) => f.write_str("cuda"),
+            Backend::Cuda(d) => write!(f, "cuda:{}", d.ordinal()),
         }
     }
 }
@@ -34,25 +41,22 @@ impl Backend {
     /// The CUDA device with the given ordinal.
     ///
     /// # Errors
-    /// [`Error::BackendUnavailable`] if the crate was built without the `gpu`/`cuda` features
-    /// or no usable device is present; the message says which.
+    /// [`Error::BackendUnavailable`] if the crate was built without the `gpu` feature, the
+    /// CUDA driver or NVRTC library cannot be loaded, or no device with that ordinal exists;
+    /// the message says which.
     ///
     /// ```
-    /// # #[cfg(not(feature = "cuda"))] {
-    /// let err = intent_engine::Backend::cuda(0).unwrap_err();
-    /// assert_eq!(err.kind(), intent_engine::ErrorKind::BackendUnavailable);
+    /// # fn main() {
+    /// match intent_engine::Backend::cuda(0) {
+    ///     Ok(b) => println!("using {b}"),
+    ///     Err(e) => assert_eq!(e.kind(), intent_engine::ErrorKind::BackendUnavailable),
+    /// }
     /// # }
     /// ```
     pub fn cuda(ordinal: usize) -> Result<Self> {
         #[cfg(feature = "gpu")]
         {
-            candle_core::Device::new_cuda(ordinal)
-                .map(Backend::Cuda)
-                .map_err(|e| {
-                    Error::BackendUnavailable(format!(
-                        "CUDA device {ordinal} could not be opened: {e}"
-                    ))
-                })
+            CudaDevice::new(ordinal).map(Backend::Cuda)
         }
         #[cfg(not(feature = "gpu"))]
         {
@@ -66,6 +70,12 @@ impl Backend {
     #[must_use]
     pub fn auto() -> Self {
         Self::cuda(0).unwrap_or(Backend::Cpu)
+    }
+
+    /// Whether this is the CPU backend.
+    #[must_use]
+    pub fn is_cpu(&self) -> bool {
+        matches!(self, Backend::Cpu)
     }
 
     /// Parses `"cpu"`, `"cuda"`, `"cuda:N"` or `"auto"`.
@@ -97,9 +107,16 @@ impl Backend {
         }
     }
 
-    /// Whether a CUDA device can be opened.
+    /// Whether a CUDA device can be opened (a run-time probe; `false` without the `gpu`
+    /// feature).
     #[must_use]
     pub fn cuda_available() -> bool {
         Self::cuda(0).is_ok()
+    }
+
+    /// Why CUDA is unavailable, or `None` if device 0 opens.
+    #[must_use]
+    pub fn cuda_unavailable_reason() -> Option<String> {
+        Self::cuda(0).err().map(|e| e.to_string())
     }
 }
