@@ -308,13 +308,15 @@ impl PyIntentEngine {
                 max_turn_rate,
                 lookahead,
             },
-            other => return Err(invalid(
-                py,
-                "robot",
-                format_args!(
+            other => {
+                return Err(invalid(
+                    py,
+                    "robot",
+                    format_args!(
                     "expected \"double_integrator\", \"unicycle\" or \"arm_point\", got {other:?}"
                 ),
-            )),
+                ))
+            }
         };
         let count = |name: &'static str, v: i64| {
             usize::try_from(v).map_err(|_| invalid(py, name, format_args!("must be >= 0, got {v}")))
