@@ -222,36 +222,58 @@ fn normal_pair(rng: &mut ChaCha8Rng) -> (f64, f64) {
     (r * th.cos(), r * th.sin())
 }
 
-/// The goal model's target velocity (mirrors [`GoalModel`]'s propagation).
-fn target(goal: &Goal, s: &GoalModelSettings, x: &[f64; 4]) -> [f64; 2] {
+/// The target velocity and its Jacobians with respect to position and velocity (row-major
+/// 2×2), for the model's velocity kinds.
+fn target_jac(goal: &Goal, s: &GoalModelSettings, x: &[f64; 4]) -> ([f64; 2], [f64; 4], [f64; 4]) {
     let (dx, dy) = (goal.x - x[0], goal.y - x[1]);
     match s.velocity {
-        GoalVelocity::Linear { gain } => [gain * dx, gain * dy],
+        GoalVelocity::Linear { gain } => {
+            ([gain * dx, gain * dy], [-gain, 0.0, 0.0, -gain], [0.0; 4])
+        }
         GoalVelocity::ConstantSpeed { slow_radius } | GoalVelocity::Heading { slow_radius } => {
-            let d = dx.hypot(dy);
-            let ramp = ((d - goal.radius).max(0.0) / slow_radius).min(1.0);
-            let speed = match s.velocity {
-                GoalVelocity::Heading { .. } => x[2].hypot(x[3]),
-                _ => s.speed,
+            let d = (dx * dx + dy * dy).sqrt().max(1e-9);
+            let (ux, uy) = (dx / d, dy / d);
+            let z = (d - goal.radius) / slow_radius;
+            let (ramp, dramp) = if z <= 0.0 {
+                (0.0, 0.0)
+            } else if z < 1.0 {
+                (z, 1.0 / slow_radius)
+            } else {
+                (1.0, 0.0)
             };
-            let sc = speed * ramp / d.max(1e-9);
-            [sc * dx, sc * dy]
+            let heading = matches!(s.velocity, GoalVelocity::Heading { .. });
+            let sp = if heading {
+                (x[2] * x[2] + x[3] * x[3]).sqrt()
+            } else {
+                s.speed
+            };
+            // t = sp·ramp·u; ∂u/∂p = −(I − uuᵀ)/d, ∂ramp/∂p = −ramp'·uᵀ.
+            let (a, b) = (sp * ramp / d, sp * dramp);
+            let jp = [
+                -a * (1.0 - ux * ux) - b * ux * ux,
+                a * ux * uy - b * ux * uy,
+                a * ux * uy - b * ux * uy,
+                -a * (1.0 - uy * uy) - b * uy * uy,
+            ];
+            let jv = if heading && sp > 1e-12 {
+                let (wx, wy) = (x[2] / sp, x[3] / sp);
+                [
+                    ramp * ux * wx,
+                    ramp * ux * wy,
+                    ramp * uy * wx,
+                    ramp * uy * wy,
+                ]
+            } else {
+                [0.0; 4]
+            };
+            ([sp * ramp * ux, sp * ramp * uy], jp, jv)
         }
     }
 }
 
-/// The deterministic part of one model step of length `dt` with an extra velocity `r`.
-fn f(goal: &Goal, s: &GoalModelSettings, dt: f64, r: [f64; 2], x: &[f64; 4]) -> [f64; 4] {
-    let a = (s.rationality * dt).min(1.0);
-    let t = target(goal, s, x);
-    let vx = x[2] + a * (t[0] - x[2]);
-    let vy = x[3] + a * (t[1] - x[3]);
-    [x[0] + dt * (vx + r[0]), x[1] + dt * (vy + r[1]), vx, vy]
-}
-
-/// `x ← f(x)`, `P ← F P Fᵀ + Q` with `F` by central differences (the target velocity is
-/// only piecewise smooth, so an analytic Jacobian buys little) and the model's noise
-/// `Q = σ² dt [[dt² I, dt I], [dt I, I]]`.
+/// `x ← f(x)`, `P ← F P Fᵀ + Q` for one model step of length `dt` with an extra velocity `r`:
+/// `v' = v + a (t(x) − v)`, `p' = p + dt (v' + r)`, `a = min(rationality·dt, 1)`, with the
+/// analytic Jacobian `F` and the model's noise `Q = σ² dt [[dt² I, dt I], [dt I, I]]`.
 fn ekf_step(
     goal: &Goal,
     s: &GoalModelSettings,
@@ -260,18 +282,37 @@ fn ekf_step(
     x: &mut [f64; 4],
     p: &mut [f64; 16],
 ) {
-    let mut fj = [0.0; 16];
-    for j in 0..4 {
-        let hj = 1e-6 * x[j].abs().max(1.0);
-        let (mut xp, mut xm) = (*x, *x);
-        xp[j] += hj;
-        xm[j] -= hj;
-        let (fp, fm) = (f(goal, s, dt, r, &xp), f(goal, s, dt, r, &xm));
-        for i in 0..4 {
-            fj[4 * i + j] = (fp[i] - fm[i]) / (2.0 * hj);
-        }
-    }
-    *x = f(goal, s, dt, r, x);
+    let a = (s.rationality * dt).min(1.0);
+    let (t, jp, jv) = target_jac(goal, s, x);
+    let vx = x[2] + a * (t[0] - x[2]);
+    let vy = x[3] + a * (t[1] - x[3]);
+    // ∂v'/∂p = a·Jp, ∂v'/∂v = (1 − a) I + a·Jv; ∂p'/∂· = [I, 0] + dt·∂v'/∂·.
+    let dvp = jp.map(|j| a * j);
+    let dvv = [
+        (1.0 - a) + a * jv[0],
+        a * jv[1],
+        a * jv[2],
+        (1.0 - a) + a * jv[3],
+    ];
+    let fj = [
+        1.0 + dt * dvp[0],
+        dt * dvp[1],
+        dt * dvv[0],
+        dt * dvv[1],
+        dt * dvp[2],
+        1.0 + dt * dvp[3],
+        dt * dvv[2],
+        dt * dvv[3],
+        dvp[0],
+        dvp[1],
+        dvv[0],
+        dvv[1],
+        dvp[2],
+        dvp[3],
+        dvv[2],
+        dvv[3],
+    ];
+    *x = [x[0] + dt * (vx + r[0]), x[1] + dt * (vy + r[1]), vx, vy];
     // FP, then (FP)Fᵀ.
     let mut fp = [0.0; 16];
     for i in 0..4 {
@@ -383,6 +424,48 @@ mod tests {
             assert!((back - p).abs() <= 1e-12 * p.max(1e-3), "{p} {x} {back}");
         }
         assert!((norm_ppf(0.975) - 1.959_963_984_540_054).abs() < 1e-12);
+    }
+
+    #[test]
+    fn analytic_jacobian_matches_finite_differences() {
+        let goal = Goal {
+            x: 2.0,
+            y: 1.0,
+            radius: 0.2,
+        };
+        for velocity in [
+            GoalVelocity::ConstantSpeed { slow_radius: 0.5 },
+            GoalVelocity::Heading { slow_radius: 0.5 },
+            GoalVelocity::Linear { gain: 0.7 },
+        ] {
+            let s = GoalModelSettings {
+                velocity,
+                ..GoalModelSettings::default()
+            };
+            // Far from the goal and inside the slow-down ramp.
+            for x in [[0.0, 0.0, 0.8, 0.3], [1.6, 0.9, 0.4, -0.2]] {
+                let (_, jp, jv) = target_jac(&goal, &s, &x);
+                for j in 0..4 {
+                    let h = 1e-6;
+                    let (mut xp, mut xm) = (x, x);
+                    xp[j] += h;
+                    xm[j] -= h;
+                    let (tp, tm) = (target_jac(&goal, &s, &xp).0, target_jac(&goal, &s, &xm).0);
+                    for i in 0..2 {
+                        let fd = (tp[i] - tm[i]) / (2.0 * h);
+                        let an = if j < 2 {
+                            jp[2 * i + j]
+                        } else {
+                            jv[2 * i + j - 2]
+                        };
+                        assert!(
+                            (fd - an).abs() < 1e-6,
+                            "{velocity:?} {x:?} ∂t{i}/∂x{j}: {fd} vs {an}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
