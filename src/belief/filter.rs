@@ -9,8 +9,11 @@
 //! Weights are kept as normalised log-weights. A step propagates (or proposes), adds the
 //! log-likelihood, then in one fused pass per chunk forms `exp(ℓᵢ − max)`, its sum and sum of
 //! squares: `log Z` gains `max + ln Σ`, the ESS is `(Σw)² / Σw²`, and when the ESS falls below
-//! `ess_threshold · N` the particles are resampled into a second buffer that is then swapped in.
-//! Nothing is allocated per step.
+//! `ess_threshold · N` the offspring indices are drawn. The offspring are copied into a second
+//! buffer (then swapped in) at the start of the next step, chunk by chunk just before each
+//! chunk is propagated, which saves a pass over all particles; between the two, queries see
+//! the weighted particles from before resampling, an equally valid (and less noisy)
+//! representation of the same posterior. Nothing is allocated per step.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -245,7 +248,9 @@ impl FilterSettings {
 pub enum StepStatus {
     /// Weights updated normally.
     Ok,
-    /// Weights updated, then the particles were resampled (ESS below threshold).
+    /// Weights updated, then the offspring were drawn (ESS below threshold); they replace the
+    /// particles at the start of the next step, and until then the particles keep their
+    /// weights.
     Resampled,
     /// Every weight was zero (the observation was impossible under every particle): the
     /// particles were re-drawn by [`Model::reinitialise`] with equal weights; `log Z` was not
@@ -298,6 +303,11 @@ pub struct ParticleFilter<M: Model> {
     log_z: f64,
     ess: f64,
     steps: u64,
+    /// The last step resampled: `idx` holds the offspring indices, not yet applied. The
+    /// particles are moved into place chunk by chunk at the start of the next step (while
+    /// each chunk is hot in cache, instead of a separate pass over all of them); until then
+    /// the weighted particles before resampling (`states`, `w`) represent the posterior.
+    pending: bool,
 }
 
 fn n_chunks(n: usize) -> usize {
@@ -337,6 +347,7 @@ impl<M: Model> ParticleFilter<M> {
             log_z: 0.0,
             ess: n as f64,
             steps: 0,
+            pending: false,
             settings,
         };
         pf.reset(pf.settings.seed);
@@ -347,6 +358,7 @@ impl<M: Model> ParticleFilter<M> {
     /// returns to 0.
     pub fn reset(&mut self, seed: u64) {
         self.settings.seed = seed;
+        self.pending = false;
         self.master = ChaCha8Rng::seed_from_u64(seed);
         self.rngs.clear();
         for b in 0..n_chunks(self.n) {
@@ -389,19 +401,33 @@ impl<M: Model> ParticleFilter<M> {
         self.model.check_observation(obs)?;
         let model = &self.model;
         let par = self.settings.par;
+        let (n, dim) = (self.n, self.dim);
+        // A pending resample reads the old particles and writes each chunk's offspring into
+        // the spare buffer, which then becomes the state.
+        let (data, src) = if self.pending {
+            (&mut self.spare, Some((&self.states[..], &self.idx[..])))
+        } else {
+            (&mut self.states, None)
+        };
+        let uniform = -(n as f64).ln();
         // Move, weigh and reduce each chunk while it is hot in cache: with the chunk's own
         // maximum m_b, w = exp(ℓ − m_b), S_b = Σw, S2_b = Σw² (NaN counts as impossible).
         for_each_chunk(
             par,
-            self.n,
-            self.dim,
-            &mut self.states,
+            n,
+            dim,
+            data,
             &mut self.logw,
             &mut self.w,
             &mut self.rngs,
             &mut self.scratch,
             &mut self.partial,
             |p, c| {
+                if let Some((src, idx)) = src {
+                    let start = p.start();
+                    gather_block(n, dim, src, &idx[start..start + p.len()], p.data);
+                    c.lw.fill(uniform);
+                }
                 if !model.propose(p, obs, c.rng, c.scratch, c.lw) {
                     model.propagate(p, c.rng, c.scratch);
                     model.log_likelihood(p.as_ref(), obs, c.scratch, c.lw);
@@ -420,6 +446,10 @@ impl<M: Model> ParticleFilter<M> {
                 *c.partial = r;
             },
         );
+        if self.pending {
+            std::mem::swap(&mut self.states, &mut self.spare);
+            self.pending = false;
+        }
         self.steps += 1;
         let max = self
             .partial
@@ -476,10 +506,17 @@ impl<M: Model> ParticleFilter<M> {
             let f = p[0] * inv;
             w.iter_mut().for_each(|x| *x *= f);
         }
+        self.logw.iter_mut().for_each(|l| *l -= lse);
         if resampled {
-            self.resample_now(1.0);
-        } else {
-            self.logw.iter_mut().for_each(|l| *l -= lse);
+            resample_with(
+                self.settings.resampling,
+                &self.w,
+                1.0,
+                &mut self.master,
+                &mut self.resample_scratch,
+                &mut self.idx,
+            );
+            self.pending = true;
         }
         Ok(StepInfo {
             status: if resampled {
@@ -492,21 +529,29 @@ impl<M: Model> ParticleFilter<M> {
         })
     }
 
-    /// Resamples with the current weights (normally done by [`ParticleFilter::step`]).
+    /// Resamples with the current weights now (normally done by [`ParticleFilter::step`]):
+    /// afterwards the particles are the offspring, with equal weights.
     pub fn resample(&mut self) {
+        self.apply_pending();
         let s: f64 = self.w.iter().sum();
-        self.resample_now(s);
-    }
-
-    fn resample_now(&mut self, total: f64) {
         resample_with(
             self.settings.resampling,
             &self.w,
-            total,
+            s,
             &mut self.master,
             &mut self.resample_scratch,
             &mut self.idx,
         );
+        self.pending = true;
+        self.apply_pending();
+    }
+
+    /// Moves the offspring of a pending resample into place in one pass (the step normally
+    /// does this chunk by chunk).
+    fn apply_pending(&mut self) {
+        if !self.pending {
+            return;
+        }
         gather(
             self.settings.par,
             self.n,
@@ -517,6 +562,7 @@ impl<M: Model> ParticleFilter<M> {
         );
         std::mem::swap(&mut self.states, &mut self.spare);
         self.set_uniform_weights();
+        self.pending = false;
     }
 
     /// The model.
@@ -778,6 +824,7 @@ impl<M: Model> ParticleFilter<M> {
         update_model: impl FnOnce(&mut M),
         mut f: impl FnMut(&[f64], &mut [f64]),
     ) -> Result<()> {
+        self.apply_pending();
         update_model(&mut self.model);
         let new_dim = self.model.state_dim();
         if new_dim == 0 {
@@ -1102,29 +1149,24 @@ impl SimdTask for ReduceTask<'_> {
                 [r, 0.0, 0.0]
             }
             Reduce::ExpSum(max) => {
+                // Two simple loops that LLVM vectorises: the exponentials (no reduction),
+                // then the sums with 8 independent accumulators.
+                for (o, &l) in self.w.iter_mut().zip(self.lw.iter()) {
+                    // exp of -inf underflows to 0 in the polynomial path too (clamped).
+                    let e = simd::exp::<FMA>((l - max).max(-745.0));
+                    *o = if l == f64::NEG_INFINITY { 0.0 } else { e };
+                }
                 let mut s = [0.0; 8];
                 let mut s2 = [0.0; 8];
-                let mut lw = self.lw.chunks_exact(8);
-                let mut w = self.w.chunks_exact_mut(8);
-                for (l, o) in (&mut lw).zip(&mut w) {
+                let mut w = self.w.chunks_exact(8);
+                for o in &mut w {
                     for k in 0..8 {
-                        // exp of -inf underflows to 0 in the polynomial path too (clamped).
-                        let x = (l[k] - max).max(-745.0);
-                        let e = simd::exp::<FMA>(x);
-                        let e = if l[k] == f64::NEG_INFINITY { 0.0 } else { e };
-                        o[k] = e;
-                        s[k] += e;
-                        s2[k] = simd::mul_add::<FMA>(e, e, s2[k]);
+                        s[k] += o[k];
+                        s2[k] = simd::mul_add::<FMA>(o[k], o[k], s2[k]);
                     }
                 }
                 let (mut ts, mut ts2) = (s.iter().sum::<f64>(), s2.iter().sum::<f64>());
-                for (&l, o) in lw.remainder().iter().zip(w.into_remainder()) {
-                    let e = if l == f64::NEG_INFINITY {
-                        0.0
-                    } else {
-                        simd::exp::<FMA>((l - max).max(-745.0))
-                    };
-                    *o = e;
+                for &e in w.remainder() {
                     ts += e;
                     ts2 += e * e;
                 }

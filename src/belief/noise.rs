@@ -37,6 +37,25 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The `i`-th uniform in `[0, 1)` of the counter stream of `key` (what [`fill_uniform`]
+/// writes at index `i`), for kernels that draw inside their own loops.
+#[inline(always)]
+pub(crate) fn uniform_at(key: u64, i: u64) -> f64 {
+    closed_open(mix(key.wrapping_add(i.wrapping_mul(GAMMA))))
+}
+
+/// The `i`-th pair of independent standard normals of the counter stream of `key`
+/// (Box–Muller on uniforms `2i` and `2i + 1`), for kernels that draw inside their own loops.
+#[inline(always)]
+pub(crate) fn normal_pair_at<const FMA: bool>(key: u64, i: u64) -> (f64, f64) {
+    let c0 = key.wrapping_add((2 * i).wrapping_mul(GAMMA));
+    let u1 = open_closed(mix(c0));
+    let u2 = closed_open(mix(c0.wrapping_add(GAMMA)));
+    let r = (-2.0 * simd::ln::<FMA>(u1)).sqrt();
+    let (s, c) = sincos_2pi::<FMA>(u2);
+    (r * c, r * s)
+}
+
 /// Fills `out` with uniforms in `[0, 1)`.
 pub fn fill_uniform(rng: &mut ChaCha8Rng, out: &mut [f64]) {
     let key = rng.next_u64();
@@ -54,7 +73,7 @@ impl SimdTask for Uniforms<'_> {
     fn run<const FMA: bool>(self) {
         let key = self.key;
         for (i, x) in self.out.iter_mut().enumerate() {
-            *x = closed_open(mix(key.wrapping_add((i as u64).wrapping_mul(GAMMA))));
+            *x = uniform_at(key, i as u64);
         }
     }
 }
@@ -102,13 +121,7 @@ impl SimdTask for BoxMuller<'_> {
     fn run<const FMA: bool>(self) -> Self::Output {
         let key = self.key;
         for (i, (x, y)) in self.a.iter_mut().zip(self.b.iter_mut()).enumerate() {
-            let c0 = key.wrapping_add((2 * i as u64).wrapping_mul(GAMMA));
-            let u1 = open_closed(mix(c0));
-            let u2 = closed_open(mix(c0.wrapping_add(GAMMA)));
-            let r = (-2.0 * simd::ln::<FMA>(u1)).sqrt();
-            let (s, c) = sincos_2pi::<FMA>(u2);
-            *x = r * c;
-            *y = r * s;
+            (*x, *y) = normal_pair_at::<FMA>(key, i as u64);
         }
     }
 }

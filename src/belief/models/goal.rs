@@ -23,12 +23,13 @@
 //! at run time by editing one row. An optional switching probability per step makes the goal
 //! an HMM (a forward step per particle before sampling).
 
+use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 
 use crate::belief::filter::{
     FilterSettings, Model, ParticleFilter, Particles, ParticlesRef, StepInfo,
 };
-use crate::belief::noise::{fill_normal, fill_uniform};
+use crate::belief::noise::{fill_normal, normal_pair_at, uniform_at};
 use crate::error::{check_finite, check_positive, Error, Result};
 use crate::linalg::simd::{self, SimdTask};
 
@@ -239,7 +240,7 @@ impl Model for GoalModel {
     }
 
     fn scratch_per_particle(&self) -> usize {
-        5 + 3 * self.goals.len()
+        4
     }
 
     fn check_observation(&self, obs: &[f64]) -> Result<()> {
@@ -285,27 +286,36 @@ impl Model for GoalModel {
         }
     }
 
-    fn propagate(&self, p: &mut Particles<'_>, rng: &mut ChaCha8Rng, scratch: &mut [f64]) {
-        let len = p.len();
-        let k = self.goals.len();
-        let (u, rest) = scratch.split_at_mut(len);
-        let (eps, rest) = rest.split_at_mut(2 * len);
-        let (gsel, rest) = rest.split_at_mut(len);
-        let (aux, rest) = rest.split_at_mut(len);
-        let (tgt, rest) = rest.split_at_mut(2 * k * len);
-        let lg = &mut rest[..k * len];
-        fill_uniform(rng, u);
-        fill_normal(rng, eps);
-        simd::dispatch(GoalStep {
+    fn propagate(&self, p: &mut Particles<'_>, rng: &mut ChaCha8Rng, _scratch: &mut [f64]) {
+        let (key_u, key_n) = (rng.next_u64(), rng.next_u64());
+        simd::dispatch(GoalKernel {
             m: self,
             data: p.components_mut(),
-            u,
-            eps,
-            gsel,
-            aux,
-            tgt,
-            lg,
+            key_u,
+            key_n,
+            obs: None,
         });
+    }
+
+    /// The bootstrap proposal (the transition itself) fused with the weighting: one pass
+    /// that moves the particles and adds `log p(obs | x')`.
+    fn propose(
+        &self,
+        p: &mut Particles<'_>,
+        obs: &[f64],
+        rng: &mut ChaCha8Rng,
+        _scratch: &mut [f64],
+        logw: &mut [f64],
+    ) -> bool {
+        let (key_u, key_n) = (rng.next_u64(), rng.next_u64());
+        simd::dispatch(GoalKernel {
+            m: self,
+            data: p.components_mut(),
+            key_u,
+            key_n,
+            obs: Some(([obs[0], obs[1]], logw)),
+        });
+        true
     }
 
     fn log_likelihood(
@@ -348,168 +358,279 @@ impl SimdTask for GaussLik<'_> {
     }
 }
 
-struct GoalStep<'a, I> {
+/// Goals whose target velocities the fused kernel keeps between its two goal loops.
+const KEPT_GOALS: usize = 8;
+
+/// Particles per block of the fused goal kernel: each stage is a loop over the block that
+/// LLVM vectorises, and the block's temporaries (a few KiB) stay in L1.
+const LANES: usize = 64;
+
+/// One step of the goal model, fused into a single pass over blocks of [`LANES`] particles:
+/// draw the noise (counter-based, so a pure function of the chunk's keys and the particle's
+/// index), sample a goal from the particle's goal probabilities, move the particle, update its
+/// goal probabilities (Rao-Blackwellisation) and, when `obs` is given, add the observation
+/// log-likelihood to `logw`. Everything for a block stays in registers; nothing is written to
+/// scratch memory. Target velocities are recomputed in the second goal loop rather than
+/// stored, so any number of goals needs no buffer.
+struct GoalKernel<'a, I> {
     m: &'a GoalModel,
     data: I,
-    u: &'a mut [f64],
-    eps: &'a mut [f64],
-    gsel: &'a mut [f64],
-    aux: &'a mut [f64],
-    tgt: &'a mut [f64],
-    lg: &'a mut [f64],
+    key_u: u64,
+    key_n: u64,
+    obs: Option<([f64; 2], &'a mut [f64])>,
 }
 
-impl<'a, I: Iterator<Item = &'a mut [f64]>> SimdTask for GoalStep<'a, I> {
+/// The per-step constants of [`GoalKernel`].
+struct KernelConsts {
+    a: f64,
+    sd: f64,
+    dt: f64,
+    keep: f64,
+    jump: f64,
+    uni: f64,
+    speed: f64,
+    velocity: GoalVelocity,
+    switching: bool,
+}
+
+impl<'a, I: Iterator<Item = &'a mut [f64]>> SimdTask for GoalKernel<'a, I> {
     type Output = ();
     #[inline(always)]
     fn run<const FMA: bool>(self) {
-        let GoalStep {
+        let GoalKernel {
             m,
             mut data,
-            u,
-            eps,
-            gsel,
-            aux,
-            tgt,
-            lg,
+            key_u,
+            key_n,
+            mut obs,
         } = self;
         let s = &m.s;
         let k = m.goals.len();
-        let len = u.len();
         let (Some(px), Some(py), Some(vx), Some(vy)) =
             (data.next(), data.next(), data.next(), data.next())
         else {
             return;
         };
-        // Per-goal probability rows (the remaining components).
-        let mut pr = smallvec_rows::Rows::new();
+        let mut rows = smallvec_rows::Rows::new();
         for r in data.take(k) {
-            pr.push(r);
+            rows.push(r);
         }
-        let (e1, e2) = eps.split_at_mut(len);
-        // 1. Goal switching (HMM prediction), then sample a goal per particle: branch-free
-        //    count of cumulative probabilities below u.
-        if s.switch_prob > 0.0 {
-            let (keep, jump) = (1.0 - s.switch_prob, s.switch_prob / k as f64);
-            for g in 0..k {
-                pr.get(g)
-                    .iter_mut()
-                    .for_each(|q| *q = simd::mul_add::<FMA>(keep, *q, jump));
+        let c = KernelConsts {
+            a: s.rationality * s.dt,
+            sd: m.sd(),
+            dt: s.dt,
+            keep: 1.0 - s.switch_prob,
+            jump: s.switch_prob / k as f64,
+            uni: 1.0 / k as f64,
+            speed: s.speed,
+            velocity: s.velocity,
+            switching: s.switch_prob > 0.0,
+        };
+        let len = px.len();
+        let full = len / LANES * LANES;
+        let mut i0 = 0;
+        while i0 < full {
+            goal_block::<FMA, LANES>(m, &c, i0, key_u, key_n, px, py, vx, vy, &mut rows, &mut obs);
+            i0 += LANES;
+        }
+        while i0 + 8 <= len {
+            goal_block::<FMA, 8>(m, &c, i0, key_u, key_n, px, py, vx, vy, &mut rows, &mut obs);
+            i0 += 8;
+        }
+        while i0 < len {
+            goal_block::<FMA, 1>(m, &c, i0, key_u, key_n, px, py, vx, vy, &mut rows, &mut obs);
+            i0 += 1;
+        }
+    }
+}
+
+/// `L` lanes of `s` from `i0` as an array (the caller guarantees `i0 + L <= s.len()`).
+#[inline(always)]
+fn lanes<const L: usize>(s: &mut [f64], i0: usize) -> Option<&mut [f64; L]> {
+    s.get_mut(i0..i0 + L).and_then(|x| x.try_into().ok())
+}
+
+/// Goal-directed target velocity of goal `goal` for `L` lanes at positions `(x, y)` with
+/// velocities `(vx, vy)`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn target_velocity<const L: usize>(
+    c: &KernelConsts,
+    goal: &Goal,
+    x: &[f64; L],
+    y: &[f64; L],
+    vx: &[f64; L],
+    vy: &[f64; L],
+    tx: &mut [f64; L],
+    ty: &mut [f64; L],
+) {
+    match c.velocity {
+        GoalVelocity::Linear { gain } => {
+            for l in 0..L {
+                tx[l] = gain * (goal.x - x[l]);
+                ty[l] = gain * (goal.y - y[l]);
             }
         }
-        gsel.fill(0.0);
-        aux.fill(0.0);
-        for g in 0..k.saturating_sub(1) {
-            let row = pr.get(g);
-            for ((c, sel), (&q, &ui)) in aux
-                .iter_mut()
-                .zip(gsel.iter_mut())
-                .zip(row.iter().zip(u.iter()))
-            {
-                *c += q;
-                *sel += if ui >= *c { 1.0 } else { 0.0 };
+        GoalVelocity::ConstantSpeed { slow_radius } => {
+            let inv_slow = 1.0 / slow_radius;
+            for l in 0..L {
+                let (dx, dy) = (goal.x - x[l], goal.y - y[l]);
+                let d = (dx * dx + dy * dy).sqrt();
+                let ramp = ((d - goal.radius).max(0.0) * inv_slow).min(1.0);
+                let sc = c.speed * ramp / d.max(1e-9);
+                tx[l] = sc * dx;
+                ty[l] = sc * dy;
             }
         }
-        // 2. Target velocities under every goal.
-        let (tx, ty) = tgt.split_at_mut(k * len);
-        for (g, goal) in m.goals.iter().enumerate() {
-            let ox = &mut tx[g * len..(g + 1) * len];
-            let oy = &mut ty[g * len..(g + 1) * len];
-            match s.velocity {
-                GoalVelocity::Linear { gain } => {
-                    for i in 0..len {
-                        ox[i] = gain * (goal.x - px[i]);
-                        oy[i] = gain * (goal.y - py[i]);
-                    }
-                }
-                GoalVelocity::ConstantSpeed { slow_radius } => {
-                    let inv_slow = 1.0 / slow_radius;
-                    for i in 0..len {
-                        let (dx, dy) = (goal.x - px[i], goal.y - py[i]);
-                        let d = (dx * dx + dy * dy).sqrt();
-                        let ramp = ((d - goal.radius).max(0.0) * inv_slow).min(1.0);
-                        let sc = s.speed * ramp / d.max(1e-9);
-                        ox[i] = sc * dx;
-                        oy[i] = sc * dy;
-                    }
-                }
-                GoalVelocity::Heading { slow_radius } => {
-                    let inv_slow = 1.0 / slow_radius;
-                    for i in 0..len {
-                        let (dx, dy) = (goal.x - px[i], goal.y - py[i]);
-                        let d = (dx * dx + dy * dy).sqrt();
-                        let sp = (vx[i] * vx[i] + vy[i] * vy[i]).sqrt();
-                        let ramp = ((d - goal.radius).max(0.0) * inv_slow).min(1.0);
-                        let sc = sp * ramp / d.max(1e-9);
-                        ox[i] = sc * dx;
-                        oy[i] = sc * dy;
-                    }
-                }
+        GoalVelocity::Heading { slow_radius } => {
+            let inv_slow = 1.0 / slow_radius;
+            for l in 0..L {
+                let (dx, dy) = (goal.x - x[l], goal.y - y[l]);
+                let d = (dx * dx + dy * dy).sqrt();
+                let sp = (vx[l] * vx[l] + vy[l] * vy[l]).sqrt();
+                let ramp = ((d - goal.radius).max(0.0) * inv_slow).min(1.0);
+                let sc = sp * ramp / d.max(1e-9);
+                tx[l] = sc * dx;
+                ty[l] = sc * dy;
             }
         }
-        // 3. Selected target (u reused for tx_sel, aux for ty_sel), new velocity and position.
-        let (sx, sy) = (&mut *u, &mut *aux);
-        for g in 0..k {
-            let gf = g as f64;
-            let ox = &tx[g * len..(g + 1) * len];
-            let oy = &ty[g * len..(g + 1) * len];
-            for i in 0..len {
-                if gsel[i] == gf {
-                    sx[i] = ox[i];
-                    sy[i] = oy[i];
-                }
+    }
+}
+
+/// The fused step for particles `i0..i0 + L` of a chunk (see [`GoalKernel`]).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn goal_block<const FMA: bool, const L: usize>(
+    m: &GoalModel,
+    c: &KernelConsts,
+    i0: usize,
+    key_u: u64,
+    key_n: u64,
+    px: &mut [f64],
+    py: &mut [f64],
+    vx: &mut [f64],
+    vy: &mut [f64],
+    rows: &mut smallvec_rows::Rows<'_>,
+    obs: &mut Option<([f64; 2], &mut [f64])>,
+) {
+    let k = m.goals.len();
+    let (Some(px), Some(py), Some(vx), Some(vy)) = (
+        lanes::<L>(px, i0),
+        lanes::<L>(py, i0),
+        lanes::<L>(vx, i0),
+        lanes::<L>(vy, i0),
+    ) else {
+        return;
+    };
+    // Noise: one uniform (goal draw) and one Box–Muller pair (velocity) per particle.
+    let (mut ug, mut e1, mut e2) = ([0.0; L], [0.0; L], [0.0; L]);
+    for l in 0..L {
+        let i = (i0 + l) as u64;
+        ug[l] = uniform_at(key_u, i);
+        (e1[l], e2[l]) = normal_pair_at::<FMA>(key_n, i);
+    }
+    let (ox, oy, ovx, ovy) = (*px, *py, *vx, *vy);
+    let (mut tx, mut ty) = ([0.0; L], [0.0; L]);
+    // Target velocities of the first goals, kept for the second goal loop (beyond
+    // `KEPT_GOALS` goals they are recomputed there).
+    let mut kept = [[0.0; L]; 2 * KEPT_GOALS];
+    // 1. Goal switching (HMM prediction), then the goal draw: the first goal whose
+    //    cumulative probability exceeds u (the last one if rounding leaves u above them all);
+    //    its target velocity is kept in (sx, sy).
+    let (mut cum, mut sx, mut sy) = ([0.0; L], [0.0; L], [0.0; L]);
+    for (g, goal) in m.goals.iter().enumerate() {
+        let Some(r) = lanes::<L>(rows.get(g), i0) else {
+            return;
+        };
+        if c.switching {
+            for q in r.iter_mut() {
+                *q = simd::mul_add::<FMA>(c.keep, *q, c.jump);
             }
         }
-        let a = s.rationality * s.dt;
-        let sd = m.sd();
-        for i in 0..len {
-            let nvx = vx[i] + a * (sx[i] - vx[i]) + sd * e1[i];
-            let nvy = vy[i] + a * (sy[i] - vy[i]) + sd * e2[i];
-            vx[i] = nvx;
-            vy[i] = nvy;
-            px[i] = simd::mul_add::<FMA>(s.dt, nvx, px[i]);
-            py[i] = simd::mul_add::<FMA>(s.dt, nvy, py[i]);
+        target_velocity::<L>(c, goal, &ox, &oy, &ovx, &ovy, &mut tx, &mut ty);
+        if g < KEPT_GOALS {
+            kept[2 * g] = tx;
+            kept[2 * g + 1] = ty;
         }
-        // 4. Rao-Blackwellised goal update: log N(v'; m_g, sd²) up to a shared constant is
-        //    −|a(t_sel − t_g) + sd·ε|² / (2 sd²).
-        let c = -0.5 / (sd * sd);
-        let lmax = gsel; // reuse: running max over goals
-        lmax.fill(f64::NEG_INFINITY);
-        for g in 0..k {
-            let ox = &tx[g * len..(g + 1) * len];
-            let oy = &ty[g * len..(g + 1) * len];
-            let l = &mut lg[g * len..(g + 1) * len];
-            for i in 0..len {
-                let dx = simd::mul_add::<FMA>(a, sx[i] - ox[i], sd * e1[i]);
-                let dy = simd::mul_add::<FMA>(a, sy[i] - oy[i], sd * e2[i]);
-                l[i] = c * (dx * dx + dy * dy);
-                lmax[i] = lmax[i].max(l[i]);
-            }
+        let last = g + 1 == k;
+        for l in 0..L {
+            let prev = cum[l];
+            cum[l] = prev + r[l];
+            let pick = ug[l] >= prev && (last || ug[l] < cum[l]);
+            sx[l] = if pick { tx[l] } else { sx[l] };
+            sy[l] = if pick { ty[l] } else { sy[l] };
         }
-        let tot = e1; // reuse
-        tot.fill(0.0);
-        for g in 0..k {
-            let l = &lg[g * len..(g + 1) * len];
-            let row = pr.get(g);
-            for i in 0..len {
-                let q = row[i] * simd::exp::<FMA>((l[i] - lmax[i]).max(-745.0));
-                row[i] = q;
-                tot[i] += q;
-            }
+    }
+    // 2. New velocity and position.
+    for l in 0..L {
+        let nvx = simd::mul_add::<FMA>(
+            c.a,
+            sx[l] - ovx[l],
+            simd::mul_add::<FMA>(c.sd, e1[l], ovx[l]),
+        );
+        let nvy = simd::mul_add::<FMA>(
+            c.a,
+            sy[l] - ovy[l],
+            simd::mul_add::<FMA>(c.sd, e2[l], ovy[l]),
+        );
+        vx[l] = nvx;
+        vy[l] = nvy;
+        px[l] = simd::mul_add::<FMA>(c.dt, nvx, ox[l]);
+        py[l] = simd::mul_add::<FMA>(c.dt, nvy, oy[l]);
+    }
+    // 3. Rao-Blackwellised goal update: multiply goal g's probability by its transition
+    //    density N(v'; m_g, sd²), relative to the drawn goal's: with d_g = a(t_sel − t_g) +
+    //    sd·ε, the log-ratio is (|ε|² − |d_g|²/sd²)/2 ≤ |ε|²/2 (at most ~37 for these
+    //    normals), so the exponentials neither overflow nor all underflow.
+    let ci = -0.5 / (c.sd * c.sd);
+    let mut lsel = [0.0; L];
+    let mut tot = [0.0; L];
+    for l in 0..L {
+        lsel[l] = 0.5 * (e1[l] * e1[l] + e2[l] * e2[l]);
+    }
+    for (g, goal) in m.goals.iter().enumerate() {
+        let Some(r) = lanes::<L>(rows.get(g), i0) else {
+            return;
+        };
+        if g < KEPT_GOALS {
+            (tx, ty) = (kept[2 * g], kept[2 * g + 1]);
+        } else {
+            target_velocity::<L>(c, goal, &ox, &oy, &ovx, &ovy, &mut tx, &mut ty);
         }
-        // tot > 0 always in exact arithmetic (the sampled goal has p > 0); guard underflow by
-        // falling back to uniform (`inv = 0`, `add = 1/K`).
-        let uni = 1.0 / k as f64;
-        let add = lmax; // reuse
-        for i in 0..len {
-            let ok = tot[i] > 0.0;
-            add[i] = if ok { 0.0 } else { uni };
-            tot[i] = if ok { 1.0 / tot[i] } else { 0.0 };
+        for l in 0..L {
+            let dx = simd::mul_add::<FMA>(c.a, sx[l] - tx[l], c.sd * e1[l]);
+            let dy = simd::mul_add::<FMA>(c.a, sy[l] - ty[l], c.sd * e2[l]);
+            let lg = simd::mul_add::<FMA>(ci, dx * dx + dy * dy, lsel[l]);
+            let q = r[l] * simd::exp::<FMA>(lg.max(-745.0));
+            r[l] = q;
+            tot[l] += q;
         }
-        for g in 0..k {
-            let row = pr.get(g);
-            for i in 0..len {
-                row[i] = simd::mul_add::<FMA>(row[i], tot[i], add[i]);
+    }
+    // tot > 0 in exact arithmetic (the drawn goal has p > 0 and ratio 1); guard underflow
+    // and rounding by falling back to uniform (`inv = 0`, `add = 1/K`).
+    let (mut inv, mut add) = ([0.0; L], [0.0; L]);
+    for l in 0..L {
+        let ok = tot[l] > 0.0 && tot[l] < f64::INFINITY;
+        inv[l] = if ok { 1.0 / tot[l] } else { 0.0 };
+        add[l] = if ok { 0.0 } else { c.uni };
+    }
+    for g in 0..k {
+        let Some(r) = lanes::<L>(rows.get(g), i0) else {
+            return;
+        };
+        for l in 0..L {
+            r[l] = simd::mul_add::<FMA>(r[l], inv[l], add[l]);
+        }
+    }
+    // 4. Observation log-likelihood, while the new positions are in registers.
+    if let Some(([zx, zy], logw)) = obs.as_mut() {
+        let sig = m.s.obs_noise;
+        let cz = -0.5 / (sig * sig);
+        let k0 = -(2.0 * std::f64::consts::PI * sig * sig).ln();
+        if let Some(lw) = lanes::<L>(logw, i0) {
+            for l in 0..L {
+                let (dx, dy) = (*zx - px[l], *zy - py[l]);
+                lw[l] += simd::mul_add::<FMA>(cz, dx * dx + dy * dy, k0);
             }
         }
     }
