@@ -974,6 +974,8 @@ impl<M: Model> ParticleFilter<M> {
     /// # Ok::<(), intent_engine::Error>(())
     /// ```
     pub fn predict(&mut self) {
+        // Offspring of a pending resample move independently from here on.
+        self.apply_pending();
         let model = &self.model;
         for_each_chunk(
             self.settings.par,
