@@ -49,6 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     engine.set_robot_goal(scn.robot.waypoints[0])?;
     let window = (600.0 / tc) as usize;
     let mut lat = Vec::with_capacity(window);
+    let mut reasons = std::collections::BTreeMap::<&'static str, usize>::new();
     let (mut violations, mut min_sep) = (0usize, f64::INFINITY);
     println!("simulated min | RSS MiB | step p50 µs | p99 µs | max µs | fallbacks | violations | min sep m");
     println!("start         | {:7.1} |", rss_mib());
@@ -58,6 +59,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let obs = [h[0] + noise.sample(&mut rng), h[1] + noise.sample(&mut rng)];
         let d = engine.step(Some(obs), &x, t);
         lat.push(d.timings.total);
+        if let Some(f) = d.fallback {
+            *reasons.entry(f.code()).or_default() += 1;
+        }
         let cmd = [d.command[0], d.command[1]];
         plant(&scn.config.robot, &mut x, &cmd, tc)?;
         let sep = (x[0] - path[(i + 1).min(steps)][0]).hypot(x[1] - path[(i + 1).min(steps)][1]);
@@ -82,6 +86,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 min_sep
             );
             lat.clear();
+            if !reasons.is_empty() {
+                println!("              fallbacks in this window: {reasons:?}");
+                reasons.clear();
+            }
         }
     }
     Ok(())
