@@ -641,7 +641,9 @@ impl ActiveSetSolver {
         self.active.len()
     }
 
-    /// Solves with linear cost `f`. Never allocates.
+    /// Solves with linear cost `f`. Never allocates. A hot start whose iterate is not finite
+    /// is retried cold; if that breaks down too, the status is [`SolveStatus::Unsolved`] and
+    /// `x` is zero (never NaN).
     ///
     /// # Errors
     /// [`Error::Shape`]/[`Error::NonFinite`] for a bad `f`, [`Error::InvalidValue`] when the
@@ -693,10 +695,52 @@ impl ActiveSetSolver {
         let start = Instant::now();
         let deadline = self.settings.time_limit.map(|t| start + t);
         let mut iters = 0usize;
+        let mut status = self.solve_from_start(start, &mut iters, deadline);
+        if !self.iterate_is_finite() {
+            // Last line of defence: an iterate that is not finite (NaN fails every violation
+            // test, so it would pass for optimal) means the hot start's factorisation could
+            // not be trusted. Start again from the unconstrained minimiser; if even that breaks
+            // down, report no solution rather than a NaN one.
+            self.forget_active_set();
+            status = self.solve_from_start(start, &mut iters, deadline);
+            if !self.iterate_is_finite() {
+                self.forget_active_set();
+                self.x.iter_mut().for_each(|v| *v = 0.0);
+                status = SolveStatus::Unsolved;
+            }
+        }
+        self.readd.clear();
+        self.finish(status, iters, start.elapsed());
+        self.info
+    }
+
+    /// Whether `x` and the active multipliers are all finite.
+    #[inline(always)]
+    fn iterate_is_finite(&self) -> bool {
+        self.x.iter().all(|v| v.is_finite())
+            && self.u[..self.active.len()].iter().all(|v| v.is_finite())
+    }
+
+    /// Drops the working set, its factorisation and every hint: the next solve is cold.
+    fn forget_active_set(&mut self) {
+        self.active.clear();
+        self.factor_valid = false;
+        self.hint.clear();
+        self.readd.clear();
+    }
+
+    /// The Goldfarb–Idnani solve (with proximal-point iterations for a semidefinite `H`).
+    #[inline(always)]
+    fn solve_from_start(
+        &mut self,
+        start: Instant,
+        iters: &mut usize,
+        deadline: Option<Instant>,
+    ) -> SolveStatus {
         let status;
         if self.reg == 0.0 {
             self.fk.copy_from_slice(&self.f);
-            status = self.gi(&mut iters, deadline);
+            status = self.gi(iters, deadline);
         } else {
             // Proximal point: minimise ½xᵀ(H+ρI)x + (f − ρ x_k)ᵀx until x_k settles.
             self.x_prev.iter_mut().for_each(|v| *v = 0.0);
@@ -705,14 +749,14 @@ impl ActiveSetSolver {
                 for i in 0..self.n {
                     self.fk[i] = self.f[i] - self.reg * self.x_prev[i];
                 }
-                let st = self.gi(&mut iters, deadline);
+                let st = self.gi(iters, deadline);
                 if st != SolveStatus::Solved {
                     status = st;
                     break;
                 }
                 // Stop when the proximal term no longer matters: the residuals of the original
                 // problem (stationarity carries ρ(x − x_k), the gap ρ(x − x_k)ᵀx) are within eps.
-                self.finish(SolveStatus::Solved, iters, start.elapsed());
+                self.finish(SolveStatus::Solved, *iters, start.elapsed());
                 let eps = self.settings.eps;
                 if self.info.dual_residual <= 0.5 * eps && self.info.duality_gap <= 0.5 * eps {
                     status = SolveStatus::Solved;
@@ -740,9 +784,7 @@ impl ActiveSetSolver {
                 self.x_prev.copy_from_slice(&self.x);
             }
         }
-        self.readd.clear();
-        self.finish(status, iters, start.elapsed());
-        self.info
+        status
     }
 
     /// Mutable access to the stored linear cost, for callers that build it in place.
@@ -1020,6 +1062,15 @@ impl ActiveSetSolver {
             }
         }
         self.readd.clear();
+        // A constraint whose bound has become infinite since the last solve no longer constrains
+        // anything (a keep-out row disabled without touching its normal, a rate row without a
+        // previous input): it leaves the working set, or the re-solve below meets b = ∓∞ and
+        // its NaN iterate slips through every violation test.
+        for i in (0..self.active.len()).rev() {
+            if !self.side(self.active[i]).1.is_finite() {
+                self.drop_active(i);
+            }
+        }
         let me = self.me;
         loop {
             let q = self.active.len();
@@ -1281,7 +1332,7 @@ fn finite2(name: &'static str, m: ArrayView2<'_, f64>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{Array1, Array2};
+    use ndarray::{array, Array1, Array2};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
@@ -1436,6 +1487,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn hot_start_drops_active_constraints_whose_bound_became_infinite() {
+        const INF: f64 = f64::INFINITY;
+        // minimise ½|x|² − x₀ − x₁: the row x₀ + x₁ ≤ 1 and the bound x₀ ≤ 0.2 are active,
+        // then both are switched off (±∞) without touching the row itself.
+        let mut s = ActiveSetSolver::new(2, 0, 1, ActiveSetSettings::default()).unwrap();
+        s.set_hessian(array![[1.0, 0.0], [0.0, 1.0]].view())
+            .unwrap();
+        s.set_rows(None, Some(array![[1.0, 1.0]].view())).unwrap();
+        s.set_row_bounds(None, Some((array![-INF].view(), array![1.0].view())))
+            .unwrap();
+        s.set_bounds(&[-INF, -INF], &[0.2, INF]).unwrap();
+        let f = array![-1.0, -1.0];
+        assert!(s.solve(f.view()).unwrap().status.is_solved());
+        assert_eq!(s.active_len(), 2);
+        assert!((s.x()[0] - 0.2).abs() < 1e-12 && (s.x()[1] - 0.8).abs() < 1e-12);
+        s.set_row_bounds(None, Some((array![-INF].view(), array![INF].view())))
+            .unwrap();
+        s.set_bounds(&[-INF, -INF], &[INF, INF]).unwrap();
+        let info = s.solve(f.view()).unwrap();
+        assert_eq!(info.status, SolveStatus::Solved);
+        assert!((s.x()[0] - 1.0).abs() < 1e-12 && (s.x()[1] - 1.0).abs() < 1e-12);
+        assert_eq!(s.active_len(), 0);
     }
 
     #[test]

@@ -20,7 +20,8 @@ pub enum SolveStatus {
     PrimalInfeasible,
     /// The problem is unbounded below (only possible with a singular cost).
     DualInfeasible,
-    /// No solve has run yet.
+    /// No solve has run yet, or the solve broke down numerically (a non-finite iterate even
+    /// from a cold start): there is no usable iterate.
     #[default]
     Unsolved,
 }
