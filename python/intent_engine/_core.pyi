@@ -14,6 +14,8 @@ __all__ = [
     "Decision",
     "GaussianProcess",
     "GoalInference",
+    "GpuGaussianProcess",
+    "GpuGoalInference",
     "IntentEngineError",
     "IntentEngine",
     "InvalidInputError",
@@ -37,6 +39,7 @@ __all__ = [
     "_kernel_from_json",
     "_sparse_gp_from_json",
     "cuda_available",
+    "cuda_unavailable_reason",
     "default_scenario_json",
     "double_integrator_model",
     "expected_improvement",
@@ -78,6 +81,9 @@ class BackendUnavailableError(IntentEngineError, RuntimeError):
 
 def cuda_available() -> bool:
     """Whether a CUDA device can be used (built with the `gpu` feature and a device present)."""
+
+def cuda_unavailable_reason() -> Optional[str]:
+    """Why CUDA cannot be used, or None when device 0 opens."""
 
 def default_scenario_json() -> str:
     """The embedded default scenario, as a JSON string."""
@@ -721,3 +727,87 @@ class IntentEngine:
 def run_scenario(
     scenario_json: Optional[str] = None, progress: Optional[Callable[[int, int], object]] = None
 ) -> dict[str, Any]: ...
+
+@final
+class GpuGaussianProcess:
+    """Exact GP regression with an RBF-ARD kernel plus Gaussian noise for large n, on a CUDA
+    device (float64, cuSOLVER Cholesky) or the CPU, with Adam hyperparameter fitting.
+
+    ``backend``: "cuda" (device 0; "cuda:N" for device N) raises BackendUnavailableError with
+    the reason when the module was built without the ``gpu`` feature or no device opens;
+    "auto" takes CUDA when it opens and the CPU otherwise; "cpu" runs the same model on the CPU.
+    """
+
+    def __new__(cls, kernel: Kernel, noise_variance: float = 1e-2, *, backend: str = "cuda") -> GpuGaussianProcess: ...
+    def fit(self, X: _ArrayLike, y: Union[npt.NDArray[np.floating[Any]], Sequence[float]]) -> GpuGaussianProcess:
+        """Uploads X (n, d) and y (n,) and returns self (the factorisation happens lazily)."""
+    def optimize(
+        self, steps: int = 20, lr: float = 0.1, *, trace: str = "exact", probes: int = 8, seed: int = 0
+    ) -> npt.NDArray[np.float64]:
+        """Adam steps on theta; returns the log marginal likelihood at the start of each step."""
+    def log_marginal_likelihood(self) -> float:
+        """The exact log marginal likelihood of the data at the current hyperparameters."""
+    def log_marginal_likelihood_gradient(self) -> Tuple[float, npt.NDArray[np.float64]]:
+        """The log marginal likelihood and its exact gradient with respect to theta."""
+    def predict(
+        self, X: _ArrayLike, return_std: bool = False, return_var: bool = False, include_noise: bool = False
+    ) -> Any:
+        """Posterior mean at X; with return_std / return_var also the std or variance."""
+    @property
+    def backend(self) -> str:
+        """Where the model runs: "cpu" or "cuda:N"."""
+    @property
+    def kernel(self) -> Kernel:
+        """The RBF kernel at the current hyperparameters."""
+    @property
+    def noise_variance(self) -> float:
+        """The noise variance."""
+    @property
+    def theta(self) -> npt.NDArray[np.float64]:
+        """theta = [ln variance, ln length_scale..., ln noise_variance]."""
+    @property
+    def n_observations(self) -> int:
+        """Number of training points (0 before fit)."""
+
+@final
+class GpuGoalInference:
+    """The goal-inference particle filter of GoalInference for 10^5-10^7 particles on a CUDA
+    device (float32 particles, float64 sums, systematic resampling from float64 prefix sums), or
+    on the CPU. ``backend`` as for GpuGaussianProcess."""
+
+    def __new__(
+        cls,
+        goals: _ArrayLike,
+        *,
+        n_particles: int = 1000,
+        dt: float = 0.1,
+        seed: int = 0,
+        speed: float = 1.2,
+        obs_noise: float = 0.05,
+        ess_threshold: float = 0.5,
+        rationality: float = 1.0,
+        velocity_noise: float = 0.5,
+        switch_prob: float = 0.0,
+        slow_radius: float = 0.5,
+        velocity_model: str = "constant_speed",
+        threads: int = 1,
+        backend: str = "cuda",
+    ) -> GpuGoalInference: ...
+    def update(self, z: _Vector) -> _Status:
+        """Assimilates an observed position [x, y]; returns "ok", "resampled" or "reinitialised"."""
+    def goal_probabilities(self) -> npt.NDArray[np.float64]:
+        """Posterior probability of each goal, shape (K,)."""
+    def effective_sample_size(self) -> float:
+        """Effective sample size of the current weights (N right after resampling)."""
+    @property
+    def log_likelihood(self) -> float:
+        """Running log-likelihood estimate log Z of the observations so far."""
+    @property
+    def n_goals(self) -> int:
+        """Number of goals."""
+    @property
+    def n_particles(self) -> int:
+        """Number of particles."""
+    @property
+    def backend(self) -> str:
+        """Where the filter runs: "cpu" or "cuda:N"."""

@@ -14,7 +14,7 @@ use crate::belief::{
     GpMotion, LinearGaussian, ParticleFilter, Resampling, StepInfo, StepStatus,
 };
 
-fn status_str(info: &StepInfo) -> &'static str {
+pub(crate) fn status_str(info: &StepInfo) -> &'static str {
     match info.status {
         StepStatus::Ok => "ok",
         StepStatus::Resampled => "resampled",
@@ -22,12 +22,12 @@ fn status_str(info: &StepInfo) -> &'static str {
     }
 }
 
-fn count(py: Python<'_>, name: &'static str, v: i64) -> PyResult<usize> {
+pub(crate) fn count(py: Python<'_>, name: &'static str, v: i64) -> PyResult<usize> {
     usize::try_from(v).map_err(|_| invalid(py, name, format_args!("must be >= 0, got {v}")))
 }
 
 /// Goals from a (K, 2) array of points or a (K, 3) array of discs (x, y, radius).
-fn goals_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Goal>> {
+pub(crate) fn goals_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Goal>> {
     let py = obj.py();
     let g = array::matrix(obj, "goals")?;
     let g = g.as_array();
@@ -51,7 +51,7 @@ fn goals_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Goal>> {
         .collect())
 }
 
-fn point_arg(obj: &Bound<'_, PyAny>, name: &'static str) -> PyResult<[f64; 2]> {
+pub(crate) fn point_arg(obj: &Bound<'_, PyAny>, name: &'static str) -> PyResult<[f64; 2]> {
     let v = array::vector(obj, name)?;
     let v = v.as_array();
     if v.len() != 2 {
@@ -66,7 +66,11 @@ fn point_arg(obj: &Bound<'_, PyAny>, name: &'static str) -> PyResult<[f64; 2]> {
 
 /// "constant_speed" (walk at `speed` toward the goal) or "heading" (keep the current speed,
 /// steer toward the goal).
-fn velocity_model_arg(py: Python<'_>, name: &str, slow_radius: f64) -> PyResult<GoalVelocity> {
+pub(crate) fn velocity_model_arg(
+    py: Python<'_>,
+    name: &str,
+    slow_radius: f64,
+) -> PyResult<GoalVelocity> {
     match name {
         "constant_speed" => Ok(GoalVelocity::ConstantSpeed { slow_radius }),
         "heading" => Ok(GoalVelocity::Heading { slow_radius }),

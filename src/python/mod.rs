@@ -8,6 +8,7 @@ mod array;
 mod belief;
 mod errors;
 mod gp;
+mod gpu;
 mod intent;
 mod kernels;
 mod mpc;
@@ -44,6 +45,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(py, m)?;
     kernels::register(m)?;
     gp::register(m)?;
+    gpu::register(m)?;
     sparse::register(m)?;
     mpc::register(m)?;
     belief::register(m)?;
