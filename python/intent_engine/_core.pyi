@@ -707,6 +707,10 @@ class IntentEngine:
         samples: int = 16,
         seed: int = 0,
         robot_goal: Optional[_Vector] = None,
+        belief_budget: float = 0.0015,
+        prediction_budget: float = 0.001,
+        solve_budget: float = 0.002,
+        step_budget: float = 0.004,
     ) -> IntentEngine: ...
     @staticmethod
     def default() -> IntentEngine: ...
@@ -725,7 +729,10 @@ class IntentEngine:
     def counters(self) -> dict[str, int]: ...
 
 def run_scenario(
-    scenario_json: Optional[str] = None, progress: Optional[Callable[[int, int], object]] = None
+    scenario_json: Optional[str] = None,
+    progress: Optional[Callable[[int, int], object]] = None,
+    *,
+    relaxed_budgets: bool = False,
 ) -> dict[str, Any]: ...
 
 @final

@@ -247,7 +247,8 @@ impl PyIntentEngine {
         plan_dt=0.1, horizon=20, observation_period=0.01, n_particles=1000, speed=1.2,
         obs_noise=0.05, switch_prob=0.0, lost_after=1.0, gp_residual=false, min_separation=0.5,
         human_speed=1.6, reaction_time=0.1, keepout="chance", risk=0.05, samples=16, seed=0,
-        robot_goal=None))]
+        robot_goal=None, belief_budget=0.0015, prediction_budget=0.001, solve_budget=0.002,
+        step_budget=0.004))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -278,6 +279,10 @@ impl PyIntentEngine {
         samples: i64,
         seed: u64,
         robot_goal: Option<&Bound<'_, PyAny>>,
+        belief_budget: f64,
+        prediction_budget: f64,
+        solve_budget: f64,
+        step_budget: f64,
     ) -> PyResult<Self> {
         let goals = goals_arg(goals)?;
         let (x_min, x_max, y_min, y_max) = workspace;
@@ -321,6 +326,21 @@ impl PyIntentEngine {
         let count = |name: &'static str, v: i64| {
             usize::try_from(v).map_err(|_| invalid(py, name, format_args!("must be >= 0, got {v}")))
         };
+        let budget = |name: &'static str, v: f64| {
+            if v.is_finite() && v > 0.0 && v <= 3600.0 {
+                Ok(std::time::Duration::from_secs_f64(v))
+            } else {
+                Err(invalid(
+                    py,
+                    name,
+                    format_args!("must be in (0, 3600] seconds, got {v}"),
+                ))
+            }
+        };
+        cfg.timing.belief_budget = budget("belief_budget", belief_budget)?;
+        cfg.timing.prediction_budget = budget("prediction_budget", prediction_budget)?;
+        cfg.timing.solve_budget = budget("solve_budget", solve_budget)?;
+        cfg.timing.step_budget = budget("step_budget", step_budget)?;
         cfg.timing.control_period = control_period;
         cfg.timing.plan_dt = plan_dt;
         cfg.timing.horizon = count("horizon", horizon)?;
@@ -479,16 +499,29 @@ impl PyIntentEngine {
 
 /// Runs a scenario (JSON text; the embedded default when None) as a closed loop in simulated
 /// time. `progress(done, total)` is called every 10 steps. Returns a dict with "report"
-/// (text), "summary" (dict), "svg" and "csv" (strings).
+/// (text), "summary" (dict), "svg" and "csv" (strings). `relaxed_budgets` sets every stage
+/// budget to one second: the control behaviour is then independent of the machine's load (for
+/// tests); the default keeps the real budgets, so overruns show as fallbacks.
 #[pyfunction]
-#[pyo3(signature = (scenario_json=None, progress=None))]
+#[pyo3(signature = (scenario_json=None, progress=None, *, relaxed_budgets=false))]
 fn run_scenario<'py>(
     py: Python<'py>,
     scenario_json: Option<&str>,
     progress: Option<&Bound<'py, PyAny>>,
+    relaxed_budgets: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let scn = Scenario::from_json(scenario_json.unwrap_or(crate::DEFAULT_SCENARIO_JSON))
+    let mut scn = Scenario::from_json(scenario_json.unwrap_or(crate::DEFAULT_SCENARIO_JSON))
         .map_err(|e| to_py(py, &e))?;
+    if relaxed_budgets {
+        let t = &mut scn.config.timing;
+        let one = std::time::Duration::from_secs(1);
+        (
+            t.belief_budget,
+            t.prediction_budget,
+            t.solve_budget,
+            t.step_budget,
+        ) = (one, one, one, one);
+    }
     let mut cb_err: Option<PyErr> = None;
     let run = simulate(&scn, |done, total| {
         if let (Some(cb), None) = (progress, &cb_err) {
