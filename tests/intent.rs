@@ -419,3 +419,25 @@ fn unicycle_turns_around_and_reaches_its_goal() {
         Some(FallbackReason::InvalidRobotState)
     );
 }
+
+#[test]
+fn keepouts_that_cannot_be_met_still_give_a_plan_with_the_soft_penalty() {
+    let mut e = IntentEngine::new(workcell()).unwrap();
+    e.set_robot_goal([5.5, 2.0]).unwrap();
+    // The person stands 0.3 m from the robot: no plan keeps 0.5 m at the first stage. The
+    // exact-penalty keep-outs still give a fresh plan, and it moves away from the person.
+    for i in 1..=5 {
+        let d = e.step(Some([3.3, 2.0]), &[3.0, 2.0, 0.0, 0.0], 0.01 * i as f64);
+        assert!(d.fresh, "{:?}", d.fallback);
+        assert!(d.command[0] < 0.0, "{:?}", d.command);
+    }
+    // With hard keep-outs the same situation is the solver-failed fallback.
+    let mut cfg = workcell();
+    cfg.safety.soft_penalty = None;
+    let mut e = IntentEngine::new(cfg).unwrap();
+    let d = e.step(Some([3.3, 2.0]), &[3.0, 2.0, 0.0, 0.0], 0.01);
+    assert_eq!(
+        d.fallback,
+        Some(FallbackReason::SolverFailed(SolveStatus::PrimalInfeasible))
+    );
+}

@@ -268,7 +268,6 @@ pub struct IntentEngine {
     um: Vec<f64>,
     x_ref: Array1<f64>,
     robot_goal: [f64; 2],
-    has_plan: bool,
     last_t: f64,
     belief_t: f64,
     last_obs_t: f64,
@@ -313,6 +312,9 @@ impl IntentEngine {
         let rows = keepout_rows(&cfg.safety.keepout, k);
         let settings = MpcSettings {
             time_limit: Some(cfg.timing.solve_budget),
+            // The wall-clock budget is the real cap; a cold solve with many violated
+            // keep-outs (a person appearing next to the robot) can need ~1000 active-set steps.
+            max_iter: 20_000,
             ..MpcSettings::default()
         };
         let mode = match cfg.safety.soft_penalty {
@@ -342,7 +344,6 @@ impl IntentEngine {
             um: vec![0.0; nu],
             x_ref: Array1::zeros(nx),
             robot_goal,
-            has_plan: false,
             last_t: f64::NEG_INFINITY,
             belief_t: 0.0,
             last_obs_t: f64::NEG_INFINITY,
@@ -492,7 +493,6 @@ impl IntentEngine {
         if let Some(r) = &mut self.residual {
             r.reset();
         }
-        self.has_plan = false;
         self.last_t = f64::NEG_INFINITY;
         self.last_obs_t = f64::NEG_INFINITY;
         self.decision.human = HumanStatus::Unseen;
@@ -628,17 +628,14 @@ impl IntentEngine {
         let el3 = t3.elapsed();
         self.decision.timings.solve = el3;
         if !status.is_solved() {
-            self.has_plan = false;
             return Some(FallbackReason::SolverFailed(status));
         }
         // Never act on a non-finite plan, whatever the solver reported.
         if !(self.decision.command.iter().all(|c| c.is_finite())
             && self.decision.robot_plan.iter().all(|p| p.is_finite()))
         {
-            self.has_plan = false;
             return Some(FallbackReason::NonFiniteSolution);
         }
-        self.has_plan = true;
         if el3 > timing.solve_budget {
             return Some(overrun(Stage::Solve, el3, timing.solve_budget));
         }
@@ -782,15 +779,6 @@ impl IntentEngine {
         let dmin = self.cfg.safety.min_separation + self.robot.keepout_margin();
         let [ix, iy] = self.robot.position;
         let here = [self.xm[ix], self.xm[iy]];
-        let plan = &self.decision.robot_plan;
-        let plan_at = |s: usize| {
-            if self.has_plan {
-                // The previous plan's stage s + 1 is (one control period earlier) stage s + 1 now.
-                [plan[2 * (s + 1)], plan[2 * (s + 1) + 1]]
-            } else {
-                here
-            }
-        };
         // Rows keep their previous normal while the direction turns by less than ~3°: still a
         // valid separating half-space, and the QP then only moves the row's bound instead of
         // re-condensing it (disabled rows are left alone for the same reason).
@@ -820,14 +808,31 @@ impl IntentEngine {
                     for s in 0..h {
                         let m = &self.pred.means[g * h + s];
                         let c = &self.pred.covs[g * h + s];
-                        let n = direction(plan_at(s), here, [m[0], m[1]]);
+                        let n = normal(s, g, direction(here, [m[0], m[1]]));
                         let sd =
                             (n[0] * n[0] * c[0] + 2.0 * n[0] * n[1] * c[1] + n[1] * n[1] * c[5])
                                 .max(0.0)
                                 .sqrt();
-                        self.normals[[s, g, ix]] = -n[0];
-                        self.normals[[s, g, iy]] = -n[1];
                         self.offsets[[s, g]] = -(n[0] * m[0] + n[1] * m[1] + dmin + kappa * sd);
+                    }
+                }
+                // Near-parallel rows at one stage (goals whose predictions still coincide, e.g.
+                // a person standing still) are redundant and make the QP degenerate: keep the
+                // tightest of each group.
+                for s in 0..h {
+                    for g in 0..k {
+                        for g2 in g + 1..k {
+                            let (o1, o2) = (self.offsets[[s, g]], self.offsets[[s, g2]]);
+                            if !(o1.is_finite() && o2.is_finite()) {
+                                continue;
+                            }
+                            let dot = self.normals[[s, g, ix]] * self.normals[[s, g2, ix]]
+                                + self.normals[[s, g, iy]] * self.normals[[s, g2, iy]];
+                            if dot > 0.9986 {
+                                let loose = if o1 <= o2 { g2 } else { g };
+                                self.offsets[[s, loose]] = f64::INFINITY;
+                            }
+                        }
                     }
                 }
             }
@@ -835,7 +840,7 @@ impl IntentEngine {
                 let ns = self.pred.samples.len() / (2 * h);
                 for s in 0..h {
                     let mean = [self.pred.mix_mean[2 * s], self.pred.mix_mean[2 * s + 1]];
-                    let n = normal(s, 0, direction(plan_at(s), here, mean));
+                    let n = normal(s, 0, direction(here, mean));
                     let mut worst = f64::NEG_INFINITY;
                     for j in 0..ns {
                         let o = 2 * (j * h + s);
@@ -990,14 +995,17 @@ fn keepout_rows(policy: &KeepoutPolicy, k: usize) -> usize {
 }
 
 /// The keep-out normal: the unit vector from the person's predicted position `m` toward the
-/// robot's planned position (or its current position, or +x when they coincide).
-fn direction(plan: [f64; 2], here: [f64; 2], m: [f64; 2]) -> [f64; 2] {
-    for p in [plan, here] {
-        let (dx, dy) = (p[0] - m[0], p[1] - m[1]);
-        let n = dx.hypot(dy);
-        if n > 1e-6 && n.is_finite() {
-            return [dx / n, dy / n];
-        }
+/// robot's current position `here` (+x when they coincide). Linearising about the current
+/// position rather than the previous plan keeps the plan out of its own linearisation: with
+/// the plan as the point, the normals followed the plan and the plan the normals, and the
+/// first input chattered between steps (measured on the default scenario, with solves 3×
+/// slower); any such half-space still excludes the keep-out disc.
+fn direction(here: [f64; 2], m: [f64; 2]) -> [f64; 2] {
+    let (dx, dy) = (here[0] - m[0], here[1] - m[1]);
+    let n = dx.hypot(dy);
+    if n > 1e-6 && n.is_finite() {
+        [dx / n, dy / n]
+    } else {
+        [1.0, 0.0]
     }
-    [1.0, 0.0]
 }
