@@ -1,7 +1,7 @@
 //! Compute-backend selection.
 //!
 //! Control-loop work stays on the CPU; large GP and particle workloads may run on an NVIDIA
-//! GPU when the crate is built with the `gpu` feature ([`cuda`]: cudarc with run-time loading
+//! GPU when the crate is built with the `gpu` feature (`cuda`: cudarc with run-time loading
 //! of the CUDA driver, NVRTC, cuBLAS and cuSOLVER, so the build needs no CUDA toolkit).
 //! Without the feature, or without a usable GPU, asking for CUDA returns
 //! [`Error::BackendUnavailable`] with the reason, and [`Backend::auto`] falls back to the CPU.
