@@ -7,50 +7,13 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::array;
+use super::belief::{goals_arg, point_arg as pair};
 use super::errors::{invalid, run_attached, to_py};
 use crate::belief::Goal;
 use crate::intent::scenario::{simulate, Scenario};
 use crate::intent::{
     Decision, EngineConfig, GpResidualConfig, IntentEngine, KeepoutPolicy, RobotModel, Workspace,
 };
-
-/// Goals from a (K, 2) array of points or a (K, 3) array of discs (x, y, radius).
-fn goals_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Goal>> {
-    let py = obj.py();
-    let g = array::matrix(obj, "goals")?;
-    let g = g.as_array();
-    let (k, c) = g.dim();
-    if k == 0 || (c != 2 && c != 3) {
-        return Err(invalid(
-            py,
-            "goals",
-            format_args!(
-                "expected shape (K >= 1, 2) points or (K, 3) discs, got {:?}",
-                g.dim()
-            ),
-        ));
-    }
-    Ok((0..k)
-        .map(|i| Goal {
-            x: g[[i, 0]],
-            y: g[[i, 1]],
-            radius: if c == 3 { g[[i, 2]] } else { 0.0 },
-        })
-        .collect())
-}
-
-fn pair(obj: &Bound<'_, PyAny>, name: &'static str) -> PyResult<[f64; 2]> {
-    let v = array::vector(obj, name)?;
-    let v = v.as_array();
-    if v.len() != 2 {
-        return Err(invalid(
-            obj.py(),
-            name,
-            format_args!("expected 2 values, got {}", v.len()),
-        ));
-    }
-    Ok([v[0], v[1]])
-}
 
 /// One decision of the pipeline (a snapshot; arrays are copies).
 #[pyclass(name = "Decision", module = "intent_engine._core", frozen)]
