@@ -343,6 +343,96 @@ fn soft_keepout_is_exact_when_reachable_and_reports_slack_when_not() {
 }
 
 #[test]
+fn stage_slack_keepouts_match_hard_when_reachable_and_osqp_when_not() {
+    // Two keep-out rows per stage sharing one slack (SoftStage): when both can be met the
+    // answer is the hard-constrained one; when not, the active-set and OSQP backends (built
+    // independently from the same mode) agree, and the reported violation is the largest
+    // per-stage slack. With one row per stage SoftStage and Soft are the same problem.
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let c = random_case(&mut rng, 4, 2, 12);
+    let (l1, l2) = (1e3, 1.0);
+    let mode = KeepoutMode::SoftStage { l1, l2 };
+    let build = |mode: KeepoutMode, solver: MpcSolverKind, rows: usize| {
+        let prob = problem(&c, false).with_keepout_mode(mode).unwrap();
+        let settings = MpcSettings {
+            solver,
+            eps: 1e-9,
+            max_iter: 200_000,
+            ..MpcSettings::default()
+        };
+        LinearMpc::with_keepout_rows(prob, settings, rows).unwrap()
+    };
+    let x0 = Array1::from(vec![1.5, -0.5, 0.3, 0.0]);
+    let mut normals = Array3::zeros((12, 2, 4));
+    normals.slice_mut(s![.., 0, 1]).fill(1.0); // x_k[1] ≤ a
+    normals.slice_mut(s![.., 1, 0]).fill(1.0); // x_k[0] ≤ b
+    for (a, b, reachable) in [(0.2, 1.2, true), (-5.0, 1.0, false), (-4.0, -6.0, false)] {
+        let mut offsets = Array2::zeros((12, 2));
+        offsets.column_mut(0).fill(a);
+        offsets.column_mut(1).fill(b);
+        let solve = |mode: KeepoutMode, solver: MpcSolverKind| {
+            let mut mpc = build(mode, solver, 2);
+            mpc.set_keepout(normals.view(), offsets.view()).unwrap();
+            mpc.solve(x0.view(), Reference::Zero, Reference::Zero, None)
+                .unwrap()
+                .clone()
+        };
+        let stage = solve(mode, MpcSolverKind::ActiveSet);
+        assert_eq!(stage.info.status, SolveStatus::Solved);
+        if reachable {
+            let hard = solve(KeepoutMode::Hard, MpcSolverKind::ActiveSet);
+            assert_eq!(hard.info.status, SolveStatus::Solved);
+            assert!(
+                max_diff(&stage.u, &hard.u) < 1e-6,
+                "{}",
+                max_diff(&stage.u, &hard.u)
+            );
+            assert!(stage.info.max_violation < 1e-9);
+        } else {
+            let osqp = solve(mode, MpcSolverKind::Osqp);
+            assert!(
+                max_diff(&stage.u, &osqp.u) < 1e-4,
+                "{}",
+                max_diff(&stage.u, &osqp.u)
+            );
+            assert!(stage.info.max_violation > 1.0);
+            assert!((stage.info.max_violation - osqp.info.max_violation).abs() < 1e-4);
+            // The worst violation over the stages equals the largest slack.
+            let worst = (1..=12)
+                .flat_map(|k| {
+                    let x = stage.x.row(k);
+                    [x[1] - a, x[0] - b]
+                })
+                .fold(0.0f64, f64::max);
+            assert!((worst - stage.info.max_violation).abs() < 1e-6);
+            if b < 0.0 {
+                // Both rows violated: one slack per row (Soft) is a different problem.
+                let per_row = solve(KeepoutMode::Soft { l1, l2 }, MpcSolverKind::ActiveSet);
+                assert!(max_diff(&stage.u, &per_row.u) > 1e-3);
+            }
+        }
+    }
+    // One row per stage: SoftStage is Soft.
+    let one = |mode| {
+        let mut mpc = build(mode, MpcSolverKind::ActiveSet, 1);
+        let n1 = normals.slice(s![.., 0..1, ..]).to_owned();
+        mpc.set_keepout(n1.view(), Array2::from_elem((12, 1), -5.0).view())
+            .unwrap();
+        mpc.solve(x0.view(), Reference::Zero, Reference::Zero, None)
+            .unwrap()
+            .clone()
+    };
+    let (s1, r1) = (one(mode), one(KeepoutMode::Soft { l1, l2 }));
+    assert!(max_diff(&s1.u, &r1.u) < 1e-9);
+    assert!(KeepoutMode::SoftStage { l1: 1.0, l2: 0.0 }
+        .penalty()
+        .is_some());
+    assert!(problem(&c, false)
+        .with_keepout_mode(KeepoutMode::SoftStage { l1: 1.0, l2: 0.0 })
+        .is_err());
+}
+
+#[test]
 fn warm_started_closed_loop_equals_cold_solves_and_does_not_allocate() {
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let mut c = random_case(&mut rng, 6, 2, 15);

@@ -318,7 +318,9 @@ impl IntentEngine {
             ..MpcSettings::default()
         };
         let mode = match cfg.safety.soft_penalty {
-            Some(l1) => KeepoutMode::Soft { l1, l2: 1.0 },
+            // One slack per stage: the stage's per-goal rows share it, which keeps the
+            // condensed QP at N·m + N variables (N·m + N·goals with a slack per row).
+            Some(l1) => KeepoutMode::SoftStage { l1, l2: 1.0 },
             None => KeepoutMode::Hard,
         };
         let mpc = LinearMpc::with_keepout_rows(robot.problem(&cfg, mode)?, settings, rows)?;

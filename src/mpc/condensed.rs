@@ -35,6 +35,10 @@ pub(crate) struct Condensed {
     nko: usize,
     /// Number of slack variables (soft keep-out rows).
     ns: usize,
+    /// Slack variables per stage.
+    sps: usize,
+    /// How keep-out rows are softened (which slack each row uses).
+    mode: KeepoutMode,
     /// Γ, (N·n) × (N·m): row block k−1 maps U to x_k.
     gamma: Array2<f64>,
     /// Wᵀ = Q̄Γ, (N·n) × (N·m): row (k−1)·n + i maps a per-stage reference entry to f.
@@ -89,11 +93,10 @@ impl Condensed {
                 .slice_mut(s![(k - 1) * n..k * n, (k - 1) * m..k * m])
                 .assign(b);
         }
-        let (soft, l1, l2) = match problem.keepout_mode {
-            KeepoutMode::Soft { l1, l2 } => (true, l1, l2),
-            KeepoutMode::Hard => (false, 0.0, 0.0),
-        };
-        let ns = if soft { keepout_rows * nh } else { 0 };
+        let mode = problem.keepout_mode;
+        let (l1, l2) = mode.penalty().unwrap_or((0.0, 0.0));
+        let sps = mode.slacks_per_stage(keepout_rows);
+        let ns = sps * nh;
         let nv = nm + ns;
         // W = ΓᵀQ̄ and H = ΓᵀQ̄Γ + R̄ (+ slack block).
         let mut w = Array2::<f64>::zeros((nm, nh * n));
@@ -194,8 +197,8 @@ impl Condensed {
                 }
                 RowKind::Keepout { k, j } => {
                     // Inactive (zero normal, infinite bound) until set_keepout.
-                    if soft {
-                        g[[ri, nm + (k - 1) * keepout_rows + j]] = -1.0;
+                    if let Some(c) = mode.slack_index(k - 1, j, keepout_rows) {
+                        g[[ri, nm + c]] = -1.0;
                     }
                 }
             }
@@ -221,6 +224,8 @@ impl Condensed {
             horizon: nh,
             nko: keepout_rows,
             ns,
+            sps,
+            mode,
             gamma,
             w_t: w.t().as_standard_layout().into_owned(),
             w_sum_t: w_sum.t().as_standard_layout().into_owned(),
@@ -278,8 +283,8 @@ impl Condensed {
                 }
                 self.row_buf[c] = acc;
             }
-            if self.ns > 0 {
-                self.row_buf[nm + stage * self.nko + j] = -1.0;
+            if let Some(c) = self.mode.slack_index(stage, j, self.nko) {
+                self.row_buf[nm + c] = -1.0;
             }
             let ri = self.ko_start + stage * self.nko + j;
             let (lo, hi) = (self.lo[ri], self.hi[ri]);
@@ -402,7 +407,7 @@ impl Condensed {
             return Ok(info);
         }
         // Hot-start hints for the next solve: the active set shifted one stage earlier.
-        let (row_prev, nko, nsl) = (&self.row_prev, self.nko, self.ns);
+        let (row_prev, sps, nsl) = (&self.row_prev, self.sps, self.ns);
         self.solver.hint_from_last(|c| match c {
             ConstraintRef::Row { index, upper } => {
                 row_prev[index].map(|index| ConstraintRef::Row { index, upper })
@@ -415,8 +420,8 @@ impl Condensed {
                     })
                 } else if nsl > 0 {
                     let j = index - nm;
-                    (j >= nko).then(|| ConstraintRef::Bound {
-                        index: index - nko,
+                    (j >= sps).then(|| ConstraintRef::Bound {
+                        index: index - sps,
                         upper,
                     })
                 } else {

@@ -228,7 +228,10 @@ impl LinearMpc {
         let kind = match settings.solver {
             // The condensed Hessian has N·m (+ soft rows) variables and O(n²) active-set steps:
             // past a few hundred variables the horizon-linear Riccati solver wins.
-            MpcSolverKind::Auto if nh * m + nh * rows > AUTO_MAX_CONDENSED => {
+            MpcSolverKind::Auto
+                if nh * m + nh * problem.keepout_mode.slacks_per_stage(rows)
+                    > AUTO_MAX_CONDENSED =>
+            {
                 MpcSolverKind::Riccati
             }
             // Condensing multiplies by A^k: with unstable dynamics over a long horizon the

@@ -14,7 +14,7 @@ use osqp::{CscMatrix, Problem, Settings, Status};
 
 use crate::error::{Error, Result};
 use crate::mpc::linear::MpcSettings;
-use crate::mpc::problem::{input_reference_costs, state_reference_costs, KeepoutMode, MpcProblem};
+use crate::mpc::problem::{input_reference_costs, state_reference_costs, MpcProblem};
 use crate::mpc::status::{SolveInfo, SolveStatus};
 
 /// OSQP treats magnitudes above 1e30 as infinite.
@@ -146,11 +146,9 @@ impl OsqpBackend {
         settings: &MpcSettings,
     ) -> Result<Self> {
         let (n, m, nh) = (problem.nx(), problem.nu(), problem.horizon());
-        let soft = match problem.keepout_mode {
-            KeepoutMode::Soft { l1, l2 } => Some((l1, l2)),
-            KeepoutMode::Hard => None,
-        };
-        let ns = if soft.is_some() { nh * nko } else { 0 };
+        let mode = problem.keepout_mode;
+        let soft = mode.penalty();
+        let ns = nh * mode.slacks_per_stage(nko);
         let xo = |k: usize| k * n; // offset of x_k
         let uo = |k: usize| (nh + 1) * n + k * m;
         let so = (nh + 1) * n + nh * m;
@@ -262,8 +260,8 @@ impl OsqpBackend {
                 for i in 0..n {
                     at.push((r, xo(k) + i, 0.0));
                 }
-                if soft.is_some() {
-                    at.push((r, so + (k - 1) * nko + j, -1.0));
+                if let Some(c) = mode.slack_index(k - 1, j, nko) {
+                    at.push((r, so + c, -1.0));
                 }
                 r += 1;
             }

@@ -39,8 +39,50 @@ pub enum KeepoutMode {
         /// Quadratic weight (> 0 keeps the condensed Hessian positive definite).
         l2: f64,
     },
+    /// Exact penalty on each stage's largest keep-out violation: the stage's rows share one
+    /// slack `v_k ≥ 0` costing `l1·v_k + ½·l2·v_k²`. Same solution as [`Self::Soft`] whenever
+    /// the keep-outs can be met (and identical with one row per stage); when they cannot, it
+    /// spreads no cost over several rows of one stage but limits the worst one. It has `N`
+    /// slacks instead of `N·rows`, so the condensed active-set solver works on a much smaller
+    /// problem (the intent pipeline uses it). The Riccati solver, whose stage rows are
+    /// separable, applies it per row, as [`Self::Soft`].
+    SoftStage {
+        /// Linear weight (must exceed the sum of the stage's row multipliers to be exact).
+        l1: f64,
+        /// Quadratic weight (> 0 keeps the condensed Hessian positive definite).
+        l2: f64,
+    },
     /// Hard constraints: an unreachable keep-out makes the problem primal infeasible.
     Hard,
+}
+
+impl KeepoutMode {
+    /// The penalty weights `(l1, l2)`, `None` for [`Self::Hard`].
+    pub fn penalty(&self) -> Option<(f64, f64)> {
+        match *self {
+            KeepoutMode::Soft { l1, l2 } | KeepoutMode::SoftStage { l1, l2 } => Some((l1, l2)),
+            KeepoutMode::Hard => None,
+        }
+    }
+
+    /// Slack variables per stage for `rows` keep-out rows per stage.
+    pub fn slacks_per_stage(&self, rows: usize) -> usize {
+        match self {
+            KeepoutMode::Soft { .. } => rows,
+            KeepoutMode::SoftStage { .. } => rows.min(1),
+            KeepoutMode::Hard => 0,
+        }
+    }
+
+    /// The slack column (from 0) of row `j` at stage index `k` (0-based), for `rows` rows per
+    /// stage; `None` for [`Self::Hard`].
+    pub(crate) fn slack_index(&self, k: usize, j: usize, rows: usize) -> Option<usize> {
+        match self {
+            KeepoutMode::Soft { .. } => Some(k * rows + j),
+            KeepoutMode::SoftStage { .. } => Some(k),
+            KeepoutMode::Hard => None,
+        }
+    }
 }
 
 impl Default for KeepoutMode {
@@ -405,7 +447,7 @@ impl MpcProblem {
     /// # Errors
     /// [`Error::InvalidValue`] for negative or non-finite weights, or `l2 = 0`.
     pub fn with_keepout_mode(mut self, mode: KeepoutMode) -> Result<Self> {
-        if let KeepoutMode::Soft { l1, l2 } = mode {
+        if let Some((l1, l2)) = mode.penalty() {
             if !(l1.is_finite() && l1 >= 0.0 && l2.is_finite() && l2 > 0.0) {
                 return Err(Error::invalid_value(
                     "keepout penalty",

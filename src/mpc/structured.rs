@@ -9,7 +9,7 @@ use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayView3};
 
 use crate::error::Result;
 use crate::mpc::ocp::{OcpQp, StageRows};
-use crate::mpc::problem::{input_reference_costs, state_reference_costs, KeepoutMode, MpcProblem};
+use crate::mpc::problem::{input_reference_costs, state_reference_costs, MpcProblem};
 use crate::mpc::riccati::{RiccatiSettings, RiccatiSolver};
 use crate::mpc::status::SolveInfo;
 
@@ -79,10 +79,11 @@ impl Structured {
             ocp.x_lower[k].slice_mut(s![..n]).assign(&problem.x_min);
             ocp.x_upper[k].slice_mut(s![..n]).assign(&problem.x_max);
         }
-        let (soft, l1, l2) = match problem.keepout_mode {
-            KeepoutMode::Soft { l1, l2 } => (true, l1, l2),
-            KeepoutMode::Hard => (false, 0.0, 0.0),
-        };
+        // Stage rows are separable here: SoftStage is applied per row, as Soft (documented).
+        let (soft, l1, l2) = problem
+            .keepout_mode
+            .penalty()
+            .map_or((false, 0.0, 0.0), |(a, b)| (true, a, b));
         for k in 0..=nh {
             let rows = &mut ocp.rows[k];
             let mut r = 0;
