@@ -30,9 +30,11 @@ pub(crate) struct ResidualGp {
 impl ResidualGp {
     pub(crate) fn new(cfg: GpResidualConfig, human: &HumanModel) -> Result<Self> {
         let tau = cfg.stride as f64 * human.observation_period;
-        // Two position observations per residual, plus the model's own velocity noise.
-        let noise = 2.0 * human.obs_noise * human.obs_noise / (tau * tau)
-            + human.velocity_noise * human.velocity_noise / tau.max(1e-3) * 0.1;
+        // What a residual cannot predict: the noise of the two positions it differences
+        // (2σ²/τ²), and the motion model's own diffusion over τ — velocity noise of intensity q
+        // integrated twice gives a position variance q²τ³/3, i.e. q²τ/3 in velocity units.
+        let q2 = human.velocity_noise * human.velocity_noise;
+        let noise = 2.0 * human.obs_noise * human.obs_noise / (tau * tau) + q2 * tau / 3.0;
         let kernel =
             Kernel::squared_exponential(cfg.variance, &[cfg.length_scale, cfg.length_scale])?;
         let gp = GaussianProcess::new(
