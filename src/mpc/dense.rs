@@ -695,7 +695,18 @@ impl ActiveSetSolver {
         let start = Instant::now();
         let deadline = self.settings.time_limit.map(|t| start + t);
         let mut iters = 0usize;
+        let warm = (self.settings.hot_start && self.factor_valid && !self.active.is_empty())
+            || !self.hint.is_empty()
+            || !self.readd.is_empty();
         let mut status = self.solve_from_start(start, &mut iters, deadline);
+        if status == SolveStatus::PrimalInfeasible && warm {
+            // The dual method declares infeasibility when a violated row depends on the
+            // working set; a working set carried over from the last solve (rows whose normals
+            // moved, shifted hints) can make that test fire on a feasible problem. Only a
+            // cold solve's verdict counts.
+            self.forget_active_set();
+            status = self.solve_from_start(start, &mut iters, deadline);
+        }
         if !self.iterate_is_finite() {
             // Last line of defence: an iterate that is not finite (NaN fails every violation
             // test, so it would pass for optimal) means the hot start's factorisation could
@@ -893,7 +904,11 @@ impl ActiveSetSolver {
                 };
                 hint_pos += 1;
                 let (_, b) = self.side(c);
-                if !b.is_finite() || self.active.contains(&c) {
+                // A zero row (e.g. a stage-0 MPC row, constant in the inputs, shifted in from
+                // stage 1) is skipped, as the cold pass below skips it: added, it would be a
+                // dependent violated constraint and read as primal infeasibility.
+                let zero_row = c.row() < m && self.row_norm[c.row()] == 0.0;
+                if !b.is_finite() || zero_row || self.active.contains(&c) {
                     continue;
                 }
                 let s = self.slack(c);
@@ -1564,6 +1579,33 @@ mod tests {
             assert!(info.status.is_solved(), "{info:?}");
             assert_kkt(&qp, &s, 1e-6);
         }
+    }
+
+    #[test]
+    fn a_violated_zero_row_offered_as_a_hint_is_skipped_like_a_cold_solve_skips_it() {
+        // Row 0 (x₀ ≥ 1) ends active; the hint maps it onto row 1, which has since become a
+        // zero row with a violated bound (0 ≥ 1, nothing the variables can change). Cold
+        // solves skip such rows; the hot start used to add it and report PrimalInfeasible.
+        let mut s = ActiveSetSolver::new(2, 0, 2, ActiveSetSettings::default()).unwrap();
+        s.set_hessian(Array2::eye(2).view()).unwrap();
+        s.set_rows(None, Some(ndarray::array![[1.0, 0.0], [0.0, 1.0]].view()))
+            .unwrap();
+        let lo = ndarray::array![1.0, f64::NEG_INFINITY];
+        let hi = ndarray::array![f64::INFINITY, f64::INFINITY];
+        s.set_row_bounds(None, Some((lo.view(), hi.view())))
+            .unwrap();
+        let f = ndarray::array![0.0, 0.0];
+        assert_eq!(s.solve(f.view()).unwrap().status, SolveStatus::Solved);
+        assert!((s.x()[0] - 1.0).abs() < 1e-12);
+        s.hint_from_last(|c| match c {
+            ConstraintRef::Row { index: 0, upper } => Some(ConstraintRef::Row { index: 1, upper }),
+            _ => None,
+        });
+        s.set_row(1, ndarray::array![0.0, 0.0].view(), 1.0, f64::INFINITY)
+            .unwrap();
+        let info = s.solve(f.view()).unwrap();
+        assert_eq!(info.status, SolveStatus::Solved);
+        assert!((s.x()[0] - 1.0).abs() < 1e-12 && s.x()[1].abs() < 1e-12);
     }
 
     #[test]
