@@ -34,7 +34,7 @@ use crate::error::{check_finite, check_positive, Error, Result};
 use crate::linalg::simd::{self, SimdTask};
 
 /// A goal: a point (`radius = 0`) or a disc.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Goal {
     /// Centre, x (m).
     pub x: f64,
