@@ -169,11 +169,14 @@ struct Worker {
 /// [`LoadSettings::validate`]'s errors; the engine's construction errors; an error from the
 /// robot simulation (the scenario's robot must be a built-in model).
 ///
-/// ```no_run
+/// ```
 /// use intent_engine::intent::loadtest::{run_load, LoadSettings};
-/// let report = run_load(&LoadSettings::new(8, 2.0)?)?;
+/// let mut s = LoadSettings::new(2, 0.2)?; // 2 engines for 0.2 s at 100 Hz
+/// s.deadline = std::time::Duration::from_secs(1);
+/// let report = run_load(&s)?;
 /// println!("{:.0} decisions/s, p99 {:.0} µs, missed {}",
 ///          report.decisions_per_second, report.latency.p99, report.missed);
+/// assert!(report.decisions > 0 && report.decisions <= report.released);
 /// # Ok::<(), intent_engine::Error>(())
 /// ```
 pub fn run_load(s: &LoadSettings) -> Result<LoadReport> {
@@ -377,6 +380,17 @@ pub struct Capacity {
 /// # Errors
 /// [`run_load`]'s errors; [`Error::InvalidValue`] for `max_engines == 0` or a fraction outside
 /// `[0, 1]`.
+///
+/// ```
+/// use intent_engine::intent::loadtest::{capacity, LoadSettings};
+/// let mut s = LoadSettings::new(1, 0.1)?; // trials of 0.1 s
+/// s.rate_hz = Some(10.0);
+/// s.deadline = std::time::Duration::from_secs(1);
+/// let c = capacity(&s, 2, 0.01)?;
+/// assert_eq!(c.engines, 2); // an easy load: the search stops at max_engines
+/// assert_eq!(c.trials.len(), 2);
+/// # Ok::<(), intent_engine::Error>(())
+/// ```
 pub fn capacity(
     base: &LoadSettings,
     max_engines: usize,
