@@ -36,6 +36,7 @@ __all__ = [
     "Sum",
     "White",
     "__version__",
+    "_goal_inference_from_state",
     "_gp_from_state",
     "_intent_engine_from_state",
     "_kernel_from_json",
@@ -396,12 +397,15 @@ class GoalInference:
         """Number of goals."""
     def mean(self) -> npt.NDArray[np.float64]:
         """Posterior mean of [x, y, vx, vy]."""
+    def __reduce__(self) -> Tuple[Callable[[str, int], GoalInference], Tuple[str, int]]: ...
     def covariance(self) -> npt.NDArray[np.float64]:
         """Posterior covariance of [x, y, vx, vy], shape (4, 4)."""
     def add_goal(self, goal: _Vector) -> None:
         """Adds a goal [x, y] or [x, y, radius] at run time."""
     def remove_goal(self, index: int) -> None:
         """Removes goal ``index``."""
+
+def _goal_inference_from_state(state_json: str, predict_calls: int) -> GoalInference: ...
 
 @final
 class ParticleFilter:

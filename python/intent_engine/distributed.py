@@ -28,12 +28,14 @@ Helpers:
   input sequence, returning their decisions.
 
 Models travel by pickle: ``GaussianProcess``, ``SparseGaussianProcess`` and kernels carry their
-full state; ``IntentEngine`` carries its configuration (goals, robot model, costs, human model and
-seed, safety policy, budgets) and robot goal, and pickles only before its first step (a running
-engine's particles, random stream and warm start are not carried: pickling one raises
-``InvalidInputError``). An unpickled engine gives the same decisions as the original for the same
-inputs, provided no stage overruns its time budget (an overrun depends on the machine; use long
-budgets, as the replay's ``relaxed_budgets`` does, where results must be reproducible).
+full state; ``GoalInference`` carries its goals and settings and pickles only before its first
+update; ``LinearMPC`` does not pickle (build it inside the task). ``IntentEngine`` carries its
+configuration (goals, robot model, costs, human model and seed, safety policy, budgets) and robot
+goal, and pickles only before its first step (a running engine's particles, random stream and
+warm start are not carried: pickling one raises ``InvalidInputError``). An unpickled engine gives
+the same decisions as the original for the same inputs, provided no stage overruns its time
+budget (an overrun depends on the machine; use long budgets, as the replay's ``relaxed_budgets``
+does, where results must be reproducible).
 
 Example (the ETH/UCY data of the repository's ``../shared/data/eth_ucy``)::
 

@@ -59,6 +59,26 @@ def test_running_or_edited_engine_does_not_pickle():
         pickle.dumps(e)
 
 
+def test_goal_inference_pickles_before_its_first_update():
+    gi = ie.GoalInference(GOALS, n_particles=500, dt=0.1, seed=5, speed=1.1, obs_noise=0.04, resampling="residual",
+                          switch_prob=0.01, velocity_model="heading", slow_radius=0.7)
+    gi.predict(5)  # a seedless prediction advances the default prediction seed; carried
+    back = pickle.loads(pickle.dumps(gi))
+    assert back.n_goals == 3
+    obs, _, _ = session(60)
+    for z in obs[:40]:
+        assert gi.update(z) == back.update(z)
+        np.testing.assert_array_equal(gi.goal_probabilities(), back.goal_probabilities())
+    for a, b in zip(gi.predict(8), back.predict(8)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ie.InvalidInputError, match="not been updated"):
+        pickle.dumps(gi)
+    edited = ie.GoalInference(GOALS)
+    edited.add_goal([1.0, 1.0])
+    with pytest.raises(ie.InvalidInputError, match="not been updated"):
+        pickle.dumps(edited)
+
+
 def test_local_processes_match_serial():
     sessions = [session(seed=s) for s in (0, 1)]
     engines = [engine(seed=1), engine(seed=2)]

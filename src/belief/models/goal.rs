@@ -53,7 +53,7 @@ impl Goal {
 }
 
 /// How the goal-directed target velocity depends on position.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum GoalVelocity {
     /// `speed` toward the goal, scaled down linearly within `slow_radius` of its region.
     ConstantSpeed {
@@ -74,7 +74,7 @@ pub enum GoalVelocity {
 }
 
 /// Parameters of the goal-inference model.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GoalModelSettings {
     /// Time step between observations (s).
     pub dt: f64,
