@@ -35,81 +35,19 @@ import numpy as np  # noqa: E402
 import intent_engine as ie  # noqa: E402
 from intent_engine import acquisition as acq  # noqa: E402
 
-GOALS = np.array([[6.0, 0.0], [0.0, 6.0], [-4.0, -4.0]])
-DT, SPEED, ALPHA, SIGV, SIGZ, SLOW = 0.1, 1.2, 1.0, 0.5, 0.05, 0.5
-
+from intent_engine._anchors import (  # noqa: E402  (shared with `python -m intent_engine bench`)
+    ALPHA,
+    DT,
+    GOALS,
+    SIGV,
+    SIGZ,
+    SLOW,
+    SPEED,
+    NumpyGoalFilter,
+    observations,
+)
 
 CLOCK = time.process_time
-
-
-def observations(steps, seed=0):
-    rng = np.random.default_rng(seed)
-    p = np.zeros(2)
-    zs = []
-    for _ in range(steps):
-        d = GOALS[0] - p
-        p = p + DT * SPEED * d / np.linalg.norm(d)
-        zs.append(p + SIGZ * rng.normal(size=2))
-    return np.array(zs)
-
-
-class NumpyGoalFilter:
-    """The same Rao-Blackwellised goal model as ours, vectorised over particles with NumPy."""
-
-    def __init__(self, n, z0, seed=0):
-        self.rng = np.random.default_rng(seed)
-        self.n = n
-        k = len(GOALS)
-        self.x = np.empty((4, n))
-        self.x[0:2] = z0[:, None] + SIGZ * self.rng.normal(size=(2, n))
-        self.x[2:4] = SPEED * self.rng.normal(size=(2, n))
-        self.p = np.full((k, n), 1.0 / k)
-        self.logw = np.full(n, -np.log(n))
-        self.logz = 0.0
-
-    def step(self, z):
-        n, k = self.n, len(GOALS)
-        px, py, vx, vy = self.x
-        u = self.rng.random(n)
-        e = self.rng.normal(size=(2, n))
-        g = (u[None, :] >= np.cumsum(self.p, axis=0)[:-1]).sum(axis=0)
-        dx = GOALS[:, 0:1] - px[None, :]
-        dy = GOALS[:, 1:2] - py[None, :]
-        d = np.sqrt(dx * dx + dy * dy)
-        sc = SPEED * np.minimum(d / SLOW, 1.0) / np.maximum(d, 1e-9)
-        tx, ty = sc * dx, sc * dy
-        idx = np.arange(n)
-        sx, sy = tx[g, idx], ty[g, idx]
-        a, sd = ALPHA * DT, SIGV * np.sqrt(DT)
-        nvx = vx + a * (sx - vx) + sd * e[0]
-        nvy = vy + a * (sy - vy) + sd * e[1]
-        self.x[2], self.x[3] = nvx, nvy
-        self.x[0] += DT * nvx
-        self.x[1] += DT * nvy
-        ddx = a * (sx[None, :] - tx) + sd * e[0][None, :]
-        ddy = a * (sy[None, :] - ty) + sd * e[1][None, :]
-        lg = -(ddx * ddx + ddy * ddy) / (2 * sd * sd)
-        q = self.p * np.exp(lg - lg.max(axis=0))
-        self.p = q / q.sum(axis=0)
-        r2 = (z[0] - self.x[0]) ** 2 + (z[1] - self.x[1]) ** 2
-        self.logw += -r2 / (2 * SIGZ**2) - np.log(2 * np.pi * SIGZ**2)
-        m = self.logw.max()
-        w = np.exp(self.logw - m)
-        s = w.sum()
-        self.logz += m + np.log(s)
-        w /= s
-        if 1.0 / np.sum(w * w) < 0.5 * n:
-            pos = (np.arange(n) + self.rng.random()) / n
-            i = np.minimum(np.searchsorted(np.cumsum(w), pos, side="right"), n - 1)
-            self.x = self.x[:, i]
-            self.p = self.p[:, i]
-            self.logw = np.full(n, -np.log(n))
-        else:
-            self.logw = np.log(w)
-
-    def goal_probabilities(self):
-        w = np.exp(self.logw)
-        return (self.p * w).sum(axis=1) / w.sum()
 
 
 def particles_filter(n, zs):

@@ -31,101 +31,16 @@ import intent_engine as ie  # noqa: E402
 
 try:  # noqa: E402
     import osqp
-    import scipy.sparse as sp
+    import scipy.sparse  # noqa: F401  (OsqpMpc needs it)
 except ImportError:  # pragma: no cover
     osqp = None
 
-U_MAX = 0.5
-QD = np.array([100, 100, 100, 4, 4, 400, 4, 4, 4, 0.1, 0.1, 0.1], dtype=float)
-
-
-def waypoint(step):
-    return [np.array([1.0, 1.0, 1.0]), np.array([-1.0, 0.5, 0.0]), np.zeros(3)][min(step // 100, 2)]
-
-
-def keepout_rows(step, N):
-    """A person walking nearby: y_k + 0.1 cos(.) x_k <= 0.6 + 0.4 sin(.) (one row per stage)."""
-    normals = np.zeros((N, 12))
-    offsets = np.zeros(N)
-    for k in range(N):
-        t = (step + k + 1) * 0.02
-        normals[k, 1] = 1.0
-        normals[k, 0] = 0.1 * np.cos(0.3 * t)
-        offsets[k] = 0.6 + 0.4 * np.sin(0.5 * t)
-    return normals, offsets
-
-
-def sequence(A, B, Q, R, N, steps, keepout):
-    ref = ie.LinearMPC(A, B, Q, R, N, u_min=-U_MAX * np.ones(4), u_max=U_MAX * np.ones(4), eps=1e-12, warm_start=False)
-    x = np.zeros(12)
-    seq = []
-    for s in range(steps):
-        xr = np.zeros(12)
-        xr[:3] = waypoint(s)
-        ko = keepout_rows(s, N) if keepout else None
-        if ko is not None:
-            ref.set_keepout(*ko)
-        sol = ref.solve(x, x_ref=xr)
-        seq.append((x.copy(), xr, ko, sol.u0.copy()))
-        x = A @ x + B @ sol.u0
-    return seq
-
-
-class OsqpMpc:
-    """The standard sparse OSQP MPC formulation (as in OSQP's own MPC example)."""
-
-    def __init__(self, A, B, Q, R, P, N, eps, keepout):
-        n, m = B.shape
-        self.n, self.m, self.N = n, m, N
-        self.Q, self.P = Q, P
-        Px = sp.block_diag([sp.kron(sp.eye(N), Q), P, sp.kron(sp.eye(N), R)], format="csc")
-        Ax = sp.kron(sp.eye(N + 1), -sp.eye(n)) + sp.kron(sp.eye(N + 1, k=-1), A)
-        Bu = sp.kron(sp.vstack([sp.csc_matrix((1, N)), sp.eye(N)]), B)
-        Aeq = sp.hstack([Ax, Bu])
-        Aineq = sp.hstack([sp.csc_matrix((N * m, (N + 1) * n)), sp.eye(N * m)])
-        blocks = [Aeq, Aineq]
-        self.keepout = keepout
-        if keepout:
-            # Dense keep-out rows on x_1..x_N (all n entries structural so values can change).
-            rows = sp.hstack([sp.csc_matrix((N, n)), sp.kron(sp.eye(N), np.ones((1, n))), sp.csc_matrix((N, N * m))])
-            blocks.append(rows)
-        self.A = sp.vstack(blocks, format="csc")
-        self.A.sort_indices()
-        neq = (N + 1) * n
-        self.l = np.hstack([np.zeros(neq), -U_MAX * np.ones(N * m)] + ([-np.inf * np.ones(N)] if keepout else []))
-        self.u = np.hstack([np.zeros(neq), U_MAX * np.ones(N * m)] + ([np.inf * np.ones(N)] if keepout else []))
-        self.q = np.zeros((N + 1) * n + N * m)
-        self.prob = osqp.OSQP()
-        self.prob.setup(Px, self.q, self.A, self.l, self.u, eps_abs=eps, eps_rel=eps, warm_starting=True, polishing=True, verbose=False, max_iter=100000)
-        if keepout:
-            # Locate the keep-out entries in A.data (column-major order).
-            A = self.A.tocoo()
-            first = neq + N * m
-            self.ko_idx = np.zeros((N, n), dtype=int)
-            csc = self.A
-            for col in range(n, (N + 1) * n):
-                for p in range(csc.indptr[col], csc.indptr[col + 1]):
-                    r = csc.indices[p]
-                    if r >= first:
-                        self.ko_idx[r - first, col % n] = p
-            del A
-
-    def solve(self, x0, xr, ko):
-        n, N = self.n, self.N
-        self.q[: N * n] = np.tile(-self.Q @ xr, N)
-        self.q[N * n : (N + 1) * n] = -self.P @ xr
-        self.l[:n] = -x0
-        self.u[:n] = -x0
-        if ko is not None:
-            normals, offsets = ko
-            data = self.A.data.copy()
-            data[self.ko_idx] = normals
-            self.u[-N:] = offsets
-            self.prob.update(q=self.q, l=self.l, u=self.u, Ax=data)
-        else:
-            self.prob.update(q=self.q, l=self.l, u=self.u)
-        res = self.prob.solve()
-        return res.x[(N + 1) * n : (N + 1) * n + self.m]
+from intent_engine._anchors import (  # noqa: E402  (shared with `python -m intent_engine bench`)
+    QD,
+    U_MAX,
+    OsqpMpc,
+    sequence,
+)
 
 
 def replay(solve, seq, keepout):

@@ -1,4 +1,4 @@
-"""Command line: ``python -m intent_engine {demo,info}``."""
+"""Command line: ``python -m intent_engine {demo,info,bench,loadtest}``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.add_argument("--out", default=".", help="directory for intent_demo.svg and intent_demo.csv")
     sub.add_parser("info", help="version, SIMD tier, backends")
+    from intent_engine import bench as _bench
+    from intent_engine import loadtest as _loadtest
+
+    _bench.add_arguments(sub.add_parser("bench", help="benchmark suite with anchors and regression check"))
+    _loadtest.add_arguments(sub.add_parser("loadtest", help="many engines at their control rate; capacity"))
     args = parser.parse_args(argv)
     if args.command == "demo":
         from intent_engine.demo import run
@@ -23,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"intent_engine {ie.__version__}\nSIMD: {ie.simd_level()}\nCUDA: {ie.cuda_available()}")
         return 0
+    if args.command == "bench":
+        return _bench.main(args)
+    if args.command == "loadtest":
+        return _loadtest.main(args)
     parser.print_help()
     return 2
 

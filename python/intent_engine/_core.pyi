@@ -1,5 +1,6 @@
 """Type stubs for the native module ``intent_engine._core`` (checked by ``mypy.stubtest``)."""
 
+import os
 from typing import Any, Callable, Optional, Sequence, Tuple, Union, final
 
 import numpy as np
@@ -35,7 +36,9 @@ __all__ = [
     "Sum",
     "White",
     "__version__",
+    "_goal_inference_from_state",
     "_gp_from_state",
+    "_intent_engine_from_state",
     "_kernel_from_json",
     "_sparse_gp_from_json",
     "cuda_available",
@@ -43,6 +46,8 @@ __all__ = [
     "default_scenario_json",
     "double_integrator_model",
     "expected_improvement",
+    "load_capacity",
+    "load_test",
     "log_expected_improvement",
     "multinomial_resample",
     "particle_expected_improvement",
@@ -53,6 +58,7 @@ __all__ = [
     "quadrotor_hover_model",
     "rejection_resample",
     "residual_resample",
+    "replay_scene",
     "run_scenario",
     "select_action",
     "simd_level",
@@ -391,12 +397,15 @@ class GoalInference:
         """Number of goals."""
     def mean(self) -> npt.NDArray[np.float64]:
         """Posterior mean of [x, y, vx, vy]."""
+    def __reduce__(self) -> Tuple[Callable[[str, int], GoalInference], Tuple[str, int]]: ...
     def covariance(self) -> npt.NDArray[np.float64]:
         """Posterior covariance of [x, y, vx, vy], shape (4, 4)."""
     def add_goal(self, goal: _Vector) -> None:
         """Adds a goal [x, y] or [x, y, radius] at run time."""
     def remove_goal(self, index: int) -> None:
         """Removes goal ``index``."""
+
+def _goal_inference_from_state(state_json: str, predict_calls: int) -> GoalInference: ...
 
 @final
 class ParticleFilter:
@@ -727,6 +736,47 @@ class IntentEngine:
     def remove_goal(self, index: int) -> None: ...
     def reset(self) -> None: ...
     def counters(self) -> dict[str, int]: ...
+    def __reduce__(self) -> Tuple[Callable[[str, Tuple[float, float]], IntentEngine], Tuple[str, Tuple[float, float]]]: ...
+
+def _intent_engine_from_state(config_json: str, robot_goal: Tuple[float, float]) -> IntentEngine: ...
+def load_test(
+    engines: int,
+    seconds: float,
+    *,
+    rate_hz: Optional[float] = None,
+    deadline_ms: float = 10.0,
+    threads: int = 0,
+    scenario_json: Optional[str] = None,
+) -> dict[str, Any]:
+    """Drives `engines` engines at their control rate on `threads` threads (0 = every core)
+    for `seconds` of wall time; returns throughput, latency percentiles and missed deadlines."""
+def load_capacity(
+    seconds: float,
+    *,
+    max_engines: int = 1024,
+    rate_hz: Optional[float] = None,
+    deadline_ms: float = 10.0,
+    threads: int = 0,
+    max_miss_fraction: float = 0.01,
+    scenario_json: Optional[str] = None,
+) -> dict[str, Any]:
+    """The largest engine count that keeps missed deadlines within `max_miss_fraction`."""
+
+def replay_scene(
+    path: Union[str, "os.PathLike[str]"],
+    *,
+    goals: int = 3,
+    min_frames: int = 8,
+    max_tracks: Optional[int] = None,
+    n_particles: int = 1000,
+    seed: int = 0,
+    rationality: float = 0.5,
+    velocity_noise: float = 0.4,
+    obs_noise: float = 0.1,
+    switch_prob: float = 0.02,
+    relaxed_budgets: bool = True,
+) -> dict[str, Any]:
+    """Replays one recorded ETH/UCY scene file through the engine; returns what it measured."""
 
 def run_scenario(
     scenario_json: Optional[str] = None,

@@ -194,7 +194,7 @@ pub trait Model: Send + Sync {
 }
 
 /// Particle-filter settings.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FilterSettings {
     /// Number of particles `N` (≥ 1).
     pub n_particles: usize,

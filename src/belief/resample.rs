@@ -21,7 +21,9 @@ use rand_chacha::ChaCha8Rng;
 use crate::error::{Error, Result};
 
 /// A resampling scheme.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Resampling {
     /// One uniform `u`, positions `(k + u)/M`.
     #[default]

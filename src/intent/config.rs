@@ -5,12 +5,13 @@
 use std::time::Duration;
 
 use ndarray::{Array1, Array2};
+use serde::{Deserialize, Serialize};
 
 use crate::belief::Goal;
 use crate::error::{check_finite, check_positive, Error, Result};
 
 /// The workspace's axis-aligned bounds (m); the robot's planned positions stay inside.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Workspace {
     /// Smallest x (m).
     pub x_min: f64,
@@ -45,7 +46,7 @@ impl Workspace {
 }
 
 /// The shared scene: the person's candidate goals and the workspace.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Scene {
     /// Candidate goals of the person (at least one).
     pub goals: Vec<Goal>,
@@ -55,7 +56,7 @@ pub struct Scene {
 
 /// A user-given linear robot model `x⁺ = A x + B u`, discretised at the planning step
 /// ([`Timing::plan_dt`]) for planning and at the control period for the safety check.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CustomRobot {
     /// Dynamics at the planning step, `(n, n)`.
     pub a_plan: Array2<f64>,
@@ -75,7 +76,7 @@ pub struct CustomRobot {
 }
 
 /// The robot's model.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum RobotModel {
     /// A planar double integrator: state `(x, y, vx, vy)`, input acceleration `(ax, ay)`.
     DoubleIntegrator {
@@ -122,7 +123,7 @@ impl Default for RobotModel {
 }
 
 /// Robot cost weights of the MPC.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RobotCosts {
     /// Weight on the position error to the robot's goal (≥ 0).
     pub position: f64,
@@ -144,7 +145,7 @@ impl Default for RobotCosts {
 
 /// An optional Gaussian-process correction of the motion model learned online from the
 /// person's own track: a GP from position to the velocity the goal model failed to predict.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GpResidualConfig {
     /// Observations between two training points (the residual is measured over this span).
     pub stride: usize,
@@ -168,7 +169,7 @@ impl Default for GpResidualConfig {
 }
 
 /// The human model: a goal-inference particle filter (see [`crate::belief::GoalModel`]).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HumanModel {
     /// Particles (default 1000).
     pub n_particles: usize,
@@ -210,7 +211,7 @@ impl Default for HumanModel {
 }
 
 /// How the predicted human distribution becomes keep-out constraints in the MPC.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum KeepoutPolicy {
     /// No keep-out constraints (the separation check alone protects the person).
     None,
@@ -235,7 +236,7 @@ impl Default for KeepoutPolicy {
 }
 
 /// The safety policy.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SafetyPolicy {
     /// Minimum separation between the robot's and the person's reference points (m, > 0).
     pub min_separation: f64,
@@ -270,7 +271,7 @@ impl Default for SafetyPolicy {
 }
 
 /// Control timing and the per-stage budgets.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Timing {
     /// The control period (s): the robot applies each command for this long.
     pub control_period: f64,
@@ -303,7 +304,7 @@ impl Default for Timing {
 }
 
 /// Everything an [`IntentEngine`](super::IntentEngine) needs.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EngineConfig {
     /// Goals and workspace.
     pub scene: Scene,

@@ -18,10 +18,12 @@
 //! previous command presented as fresh. Nothing allocates per step after construction.
 //!
 //! [`scenario`] holds the embedded default scenario and the closed-loop simulation behind the
-//! demo; [`replay`] runs the engine against recorded pedestrian tracks.
+//! demo; [`replay`] runs the engine against recorded pedestrian tracks; [`loadtest`] drives many
+//! engines at their control rate on every core and searches one machine's capacity.
 
 pub mod config;
 pub mod engine;
+pub mod loadtest;
 mod predict;
 pub mod replay;
 mod residual;

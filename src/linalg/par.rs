@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// assert_eq!(Par::threads(0), Par::Rayon(0));
 /// assert_eq!(Par::threads(4).num_threads() >= 1, true);
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Par {
     /// Run on the calling thread only.
     #[default]

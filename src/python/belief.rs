@@ -91,6 +91,8 @@ fn scheme(py: Python<'_>, name: &str) -> PyResult<Resampling> {
 pub(crate) struct PyGoalInference {
     inner: GoalInference,
     predict_calls: u64,
+    /// No update and no goal edit yet: the state is the one its settings build (picklable).
+    pristine: bool,
 }
 
 #[pymethods]
@@ -139,11 +141,41 @@ impl PyGoalInference {
         Ok(Self {
             inner,
             predict_calls: 0,
+            pristine: true,
         })
+    }
+
+    /// Pickle support: carries the goals, the model settings, the filter settings (seed,
+    /// particle count, resampling, threads) and the count of seedless predictions, and builds
+    /// a fresh filter from them on unpickling, which then gives identical results for identical
+    /// calls. Only a filter that has not been updated (and whose goals were not edited) can be
+    /// pickled: a running filter's particles and random stream are not carried, so pickling one
+    /// raises InvalidInputError.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String, u64))> {
+        let py = slf.py();
+        let me = slf.borrow();
+        if !me.pristine {
+            return Err(invalid(
+                py,
+                "GoalInference",
+                "only a filter that has not been updated (and whose goals were not edited) can \
+                 be pickled: its particles and random stream are not carried; pickle it before \
+                 its first update, or build a new one from the same settings",
+            ));
+        }
+        let pf = me.inner.filter();
+        let state = (pf.model().goals(), pf.model().settings(), pf.settings());
+        let json = serde_json::to_string(&state)
+            .map_err(|e| invalid(py, "GoalInference", format_args!("cannot pickle: {e}")))?;
+        let f = py
+            .import("intent_engine._core")?
+            .getattr("_goal_inference_from_state")?;
+        Ok((f, (json, me.predict_calls)))
     }
 
     /// Assimilates an observed position [x, y]; returns "ok", "resampled" or "reinitialised".
     fn update(&mut self, py: Python<'_>, z: &Bound<'_, PyAny>) -> PyResult<&'static str> {
+        self.pristine = false;
         let z = point_arg(z, "z")?;
         let inner = &mut self.inner;
         let info = run(py, || inner.update(z))?;
@@ -236,14 +268,37 @@ impl PyGoalInference {
             y: v[1],
             radius: if v.len() == 3 { v[2] } else { 0.0 },
         };
-        self.inner.add_goal(g).map_err(|e| to_py(py, &e))
+        self.inner.add_goal(g).map_err(|e| to_py(py, &e))?;
+        self.pristine = false;
+        Ok(())
     }
 
     /// Removes goal `index`.
     fn remove_goal(&mut self, py: Python<'_>, index: i64) -> PyResult<()> {
         let i = count(py, "index", index)?;
-        self.inner.remove_goal(i).map_err(|e| to_py(py, &e))
+        self.inner.remove_goal(i).map_err(|e| to_py(py, &e))?;
+        self.pristine = false;
+        Ok(())
     }
+}
+
+/// Unpickles a GoalInference (see `GoalInference.__reduce__`): goals, model and filter
+/// settings as JSON, and the count of seedless predictions made before pickling.
+#[pyfunction]
+fn _goal_inference_from_state(
+    py: Python<'_>,
+    state_json: &str,
+    predict_calls: u64,
+) -> PyResult<PyGoalInference> {
+    let (goals, model, filter): (Vec<Goal>, GoalModelSettings, FilterSettings) =
+        serde_json::from_str(state_json)
+            .map_err(|e| invalid(py, "state_json", format_args!("{e}")))?;
+    let inner = GoalInference::new(&goals, model, filter).map_err(|e| to_py(py, &e))?;
+    Ok(PyGoalInference {
+        inner,
+        predict_calls,
+        pristine: true,
+    })
 }
 
 enum AnyFilter {
@@ -777,6 +832,7 @@ fn select_action<'py>(
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyGoalInference>()?;
     m.add_class::<PyParticleFilter>()?;
+    m.add_function(wrap_pyfunction!(_goal_inference_from_state, m)?)?;
     m.add_function(wrap_pyfunction!(systematic_resample, m)?)?;
     m.add_function(wrap_pyfunction!(stratified_resample, m)?)?;
     m.add_function(wrap_pyfunction!(residual_resample, m)?)?;

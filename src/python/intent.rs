@@ -8,9 +8,11 @@ use pyo3::types::PyDict;
 
 use super::array;
 use super::belief::{goals_arg, point_arg as pair};
-use super::errors::{invalid, run_attached, to_py};
+use super::errors::{invalid, run, run_attached, to_py};
 use crate::belief::Goal;
-use crate::intent::scenario::{simulate, Scenario};
+use crate::intent::loadtest::{capacity, run_load, LoadReport, LoadSettings};
+use crate::intent::replay::{self, ReplaySettings};
+use crate::intent::scenario::{simulate, Percentiles, Scenario};
 use crate::intent::{
     Decision, EngineConfig, GpResidualConfig, IntentEngine, KeepoutPolicy, RobotModel, Workspace,
 };
@@ -170,11 +172,18 @@ impl PyDecision {
     }
 }
 
+/// What `IntentEngine.__reduce__` returns: the unpickling function and its arguments
+/// (configuration JSON, robot goal).
+type Reduced<'py> = (Bound<'py, PyAny>, (String, (f64, f64)));
+
 /// The intent pipeline: observation in, safe decision out, every control period.
 #[pyclass(name = "IntentEngine", module = "intent_engine._core")]
 pub(crate) struct PyIntentEngine {
     inner: IntentEngine,
     x: Vec<f64>,
+    /// Goals were added or removed at run time (the engine is then no longer the one its
+    /// configuration builds, so it does not pickle).
+    goals_edited: bool,
 }
 
 impl PyIntentEngine {
@@ -188,6 +197,7 @@ impl PyIntentEngine {
         Self {
             inner,
             x: Vec::with_capacity(nx),
+            goals_edited: false,
         }
     }
 
@@ -423,19 +433,60 @@ impl PyIntentEngine {
             y: v[1],
             radius: if v.len() == 3 { v[2] } else { 0.0 },
         };
-        self.inner.add_goal(g).map_err(|e| to_py(py, &e))
+        self.inner.add_goal(g).map_err(|e| to_py(py, &e))?;
+        self.goals_edited = true;
+        Ok(())
     }
 
     /// Removes candidate goal `index`.
     fn remove_goal(&mut self, py: Python<'_>, index: i64) -> PyResult<()> {
         let i = usize::try_from(index)
             .map_err(|_| invalid(py, "index", format_args!("must be >= 0, got {index}")))?;
-        self.inner.remove_goal(i).map_err(|e| to_py(py, &e))
+        self.inner.remove_goal(i).map_err(|e| to_py(py, &e))?;
+        self.goals_edited = true;
+        Ok(())
     }
 
     /// Forgets the person and the plan.
     fn reset(&mut self) {
         self.inner.reset();
+    }
+
+    /// Pickle support. Carries the full configuration (goals as currently configured, robot
+    /// model, costs, human model with its seed, safety policy, timing budgets, samples) and
+    /// the robot's goal: unpickling builds a fresh engine from them, which then gives the same
+    /// decisions as the original for the same inputs. Only an engine that has not stepped can
+    /// be pickled: the particles, random-number stream, solver warm start, last decision and
+    /// counters of a running engine are not carried, so pickling one raises
+    /// InvalidInputError rather than silently restarting it.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Reduced<'py>> {
+        let py = slf.py();
+        let me = slf.borrow();
+        if me.inner.counters().steps > 0 || me.goals_edited {
+            return Err(invalid(
+                py,
+                "IntentEngine",
+                "only an engine that has not stepped (and whose goals were not edited) can be \
+                 pickled: its particles, random stream and solver warm start are not carried; \
+                 pickle it before its first step, or build a new one from the same settings",
+            ));
+        }
+        let cfg = me.inner.config();
+        let json = serde_json::to_string(cfg)
+            .map_err(|e| invalid(py, "IntentEngine", format_args!("cannot pickle: {e}")))?;
+        // JSON has no NaN/inf: refuse a configuration that would not come back equal.
+        if serde_json::from_str::<EngineConfig>(&json).ok().as_ref() != Some(cfg) {
+            return Err(invalid(
+                py,
+                "IntentEngine",
+                "cannot pickle: the configuration holds a non-finite value",
+            ));
+        }
+        let f = py
+            .import("intent_engine._core")?
+            .getattr("_intent_engine_from_state")?;
+        let g = me.inner.robot_goal();
+        Ok((f, (json, (g[0], g[1]))))
     }
 
     /// Running counts: steps, fallbacks, overruns, protective_stops, speed_limited,
@@ -528,9 +579,235 @@ fn run_scenario<'py>(
     Ok(out)
 }
 
+/// Unpickles an IntentEngine (see `IntentEngine.__reduce__`): the configuration as JSON and
+/// the robot's goal.
+#[pyfunction]
+fn _intent_engine_from_state(
+    py: Python<'_>,
+    config_json: &str,
+    robot_goal: (f64, f64),
+) -> PyResult<PyIntentEngine> {
+    let cfg: EngineConfig = serde_json::from_str(config_json)
+        .map_err(|e| invalid(py, "config_json", format_args!("{e}")))?;
+    let mut inner = IntentEngine::new(cfg).map_err(|e| to_py(py, &e))?;
+    inner
+        .set_robot_goal([robot_goal.0, robot_goal.1])
+        .map_err(|e| to_py(py, &e))?;
+    Ok(PyIntentEngine::wrap(inner))
+}
+
+fn percentiles<'py>(py: Python<'py>, p: &Percentiles) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in [
+        ("p50", p.p50),
+        ("p95", p.p95),
+        ("p99", p.p99),
+        ("max", p.max),
+        ("mean", p.mean),
+    ] {
+        d.set_item(k, v)?;
+    }
+    Ok(d)
+}
+
+fn load_report<'py>(py: Python<'py>, r: &LoadReport) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("engines", r.engines)?;
+    d.set_item("threads", r.threads)?;
+    d.set_item("rate_hz", r.rate_hz)?;
+    d.set_item("deadline_ms", r.deadline.as_secs_f64() * 1e3)?;
+    d.set_item("wall_s", r.wall_s)?;
+    d.set_item("released", r.released)?;
+    d.set_item("decisions", r.decisions)?;
+    d.set_item("decisions_per_second", r.decisions_per_second)?;
+    d.set_item("target_per_second", r.target_per_second)?;
+    d.set_item("missed", r.missed)?;
+    d.set_item("missed_fraction", r.missed_fraction)?;
+    d.set_item("fallbacks", r.fallbacks)?;
+    d.set_item("latency_us", percentiles(py, &r.latency)?)?;
+    d.set_item("compute_us", percentiles(py, &r.compute)?)?;
+    Ok(d)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn load_settings(
+    py: Python<'_>,
+    engines: i64,
+    seconds: f64,
+    rate_hz: Option<f64>,
+    deadline_ms: f64,
+    threads: i64,
+    scenario_json: Option<&str>,
+) -> PyResult<LoadSettings> {
+    let engines = usize::try_from(engines)
+        .map_err(|_| invalid(py, "engines", format_args!("must be >= 1, got {engines}")))?;
+    let threads = usize::try_from(threads)
+        .map_err(|_| invalid(py, "threads", format_args!("must be >= 0, got {threads}")))?;
+    if !(deadline_ms.is_finite() && deadline_ms > 0.0 && deadline_ms <= 3.6e6) {
+        return Err(invalid(
+            py,
+            "deadline_ms",
+            format_args!("must be in (0, 3.6e6], got {deadline_ms}"),
+        ));
+    }
+    let scenario = Scenario::from_json(scenario_json.unwrap_or(crate::DEFAULT_SCENARIO_JSON))
+        .map_err(|e| to_py(py, &e))?;
+    let s = LoadSettings {
+        engines,
+        seconds,
+        rate_hz,
+        deadline: std::time::Duration::from_secs_f64(deadline_ms * 1e-3),
+        threads,
+        scenario,
+    };
+    s.validate().map_err(|e| to_py(py, &e))?;
+    Ok(s)
+}
+
+/// Drives `engines` engines (one simulated person and robot each, the scenario's scripted walk
+/// with per-engine noise) at `rate_hz` (default: the scenario's control rate) for `seconds`
+/// of wall time on `threads` threads (0 = every core), without the interpreter lock. Returns a
+/// dict: engines, threads, rate_hz, deadline_ms, wall_s, released, decisions,
+/// decisions_per_second, target_per_second, missed, missed_fraction, fallbacks, latency_us and
+/// compute_us (dicts of p50/p95/p99/max/mean; latency counts from each decision's release).
+#[pyfunction]
+#[pyo3(signature = (engines, seconds, *, rate_hz=None, deadline_ms=10.0, threads=0, scenario_json=None))]
+fn load_test<'py>(
+    py: Python<'py>,
+    engines: i64,
+    seconds: f64,
+    rate_hz: Option<f64>,
+    deadline_ms: f64,
+    threads: i64,
+    scenario_json: Option<&str>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let s = load_settings(
+        py,
+        engines,
+        seconds,
+        rate_hz,
+        deadline_ms,
+        threads,
+        scenario_json,
+    )?;
+    let r = run(py, || run_load(&s))?;
+    load_report(py, &r)
+}
+
+/// Searches the largest number of engines (up to `max_engines`) that keeps the fraction of
+/// missed deadlines within `max_miss_fraction`, each trial `seconds` long (doubling, then
+/// bisection). Returns {"engines": best, "trials": [load_test dicts in the order run]}.
+#[pyfunction]
+#[pyo3(signature = (seconds, *, max_engines=1024, rate_hz=None, deadline_ms=10.0, threads=0,
+    max_miss_fraction=0.01, scenario_json=None))]
+#[allow(clippy::too_many_arguments)]
+fn load_capacity<'py>(
+    py: Python<'py>,
+    seconds: f64,
+    max_engines: i64,
+    rate_hz: Option<f64>,
+    deadline_ms: f64,
+    threads: i64,
+    max_miss_fraction: f64,
+    scenario_json: Option<&str>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let s = load_settings(py, 1, seconds, rate_hz, deadline_ms, threads, scenario_json)?;
+    let max_engines = usize::try_from(max_engines).map_err(|_| {
+        invalid(
+            py,
+            "max_engines",
+            format_args!("must be >= 1, got {max_engines}"),
+        )
+    })?;
+    let c = run(py, || capacity(&s, max_engines, max_miss_fraction))?;
+    let d = PyDict::new(py);
+    d.set_item("engines", c.engines)?;
+    let trials = c
+        .trials
+        .iter()
+        .map(|r| load_report(py, r))
+        .collect::<PyResult<Vec<_>>>()?;
+    d.set_item("trials", trials)?;
+    Ok(d)
+}
+
+/// Replays one recorded ETH/UCY scene file (`frame,id,x,y` CSV, 0.4 s frames) through the
+/// engine with a simulated robot crossing each pedestrian's path (see `intent::replay`), and
+/// returns what it measured as a dict: scene, goals, tracks, steps, simulated_s, accuracy_at
+/// (after 25/50/75 % of each segment), violations (dict), min_separation, fallbacks,
+/// unexplained, latency_us. `relaxed_budgets` (the default) makes every decision independent of
+/// the machine's load, so the same arguments give the same result everywhere (latency aside).
+#[pyfunction]
+#[pyo3(signature = (path, *, goals=3, min_frames=8, max_tracks=None, n_particles=1000, seed=0,
+    rationality=0.5, velocity_noise=0.4, obs_noise=0.1, switch_prob=0.02, relaxed_budgets=true))]
+#[allow(clippy::too_many_arguments)]
+fn replay_scene<'py>(
+    py: Python<'py>,
+    path: std::path::PathBuf,
+    goals: i64,
+    min_frames: i64,
+    max_tracks: Option<i64>,
+    n_particles: i64,
+    seed: u64,
+    rationality: f64,
+    velocity_noise: f64,
+    obs_noise: f64,
+    switch_prob: f64,
+    relaxed_budgets: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let count = |name: &'static str, v: i64| {
+        usize::try_from(v).map_err(|_| invalid(py, name, format_args!("must be >= 0, got {v}")))
+    };
+    let mut s = ReplaySettings {
+        goals: count("goals", goals)?,
+        min_frames: count("min_frames", min_frames)?,
+        max_tracks: max_tracks.map(|m| count("max_tracks", m)).transpose()?,
+        ..ReplaySettings::default()
+    };
+    s.human.n_particles = count("n_particles", n_particles)?;
+    s.human.seed = seed;
+    s.human.rationality = rationality;
+    s.human.velocity_noise = velocity_noise;
+    s.human.obs_noise = obs_noise;
+    s.human.switch_prob = switch_prob;
+    if relaxed_budgets {
+        s = s.with_relaxed_budgets();
+    }
+    let r = run(py, || replay::replay_scene(&path, &s))?;
+    let d = PyDict::new(py);
+    d.set_item("scene", &r.scene)?;
+    d.set_item(
+        "goals",
+        r.goals
+            .iter()
+            .map(|g| (g.x, g.y, g.radius))
+            .collect::<Vec<_>>(),
+    )?;
+    d.set_item("tracks", r.tracks)?;
+    d.set_item("steps", r.steps)?;
+    d.set_item("simulated_s", r.simulated_s)?;
+    d.set_item("accuracy_at", r.accuracy_at.to_vec())?;
+    let v = PyDict::new(py);
+    v.set_item("total", r.violations.total)?;
+    v.set_item("person_too_fast", r.violations.person_too_fast)?;
+    v.set_item("robot_approaching", r.violations.robot_approaching)?;
+    v.set_item("robot_at_rest", r.violations.robot_at_rest)?;
+    v.set_item("within_model", r.violations.within_model())?;
+    d.set_item("violations", v)?;
+    d.set_item("min_separation", r.min_separation)?;
+    d.set_item("fallbacks", r.fallbacks.clone())?;
+    d.set_item("unexplained", r.unexplained)?;
+    d.set_item("latency_us", percentiles(py, &r.latency)?)?;
+    Ok(d)
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyIntentEngine>()?;
     m.add_class::<PyDecision>()?;
     m.add_function(wrap_pyfunction!(run_scenario, m)?)?;
+    m.add_function(wrap_pyfunction!(_intent_engine_from_state, m)?)?;
+    m.add_function(wrap_pyfunction!(load_test, m)?)?;
+    m.add_function(wrap_pyfunction!(load_capacity, m)?)?;
+    m.add_function(wrap_pyfunction!(replay_scene, m)?)?;
     Ok(())
 }

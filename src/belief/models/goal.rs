@@ -34,7 +34,7 @@ use crate::error::{check_finite, check_positive, Error, Result};
 use crate::linalg::simd::{self, SimdTask};
 
 /// A goal: a point (`radius = 0`) or a disc.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Goal {
     /// Centre, x (m).
     pub x: f64,
@@ -53,7 +53,7 @@ impl Goal {
 }
 
 /// How the goal-directed target velocity depends on position.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum GoalVelocity {
     /// `speed` toward the goal, scaled down linearly within `slow_radius` of its region.
     ConstantSpeed {
@@ -74,7 +74,7 @@ pub enum GoalVelocity {
 }
 
 /// Parameters of the goal-inference model.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GoalModelSettings {
     /// Time step between observations (s).
     pub dt: f64,
