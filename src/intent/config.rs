@@ -251,8 +251,7 @@ pub struct SafetyPolicy {
     pub position_uncertainty: f64,
     /// How the prediction enters the MPC.
     pub keepout: KeepoutPolicy,
-    /// L1 weight of the soft keep-outs: an exact penalty on each stage's largest violation
-    /// ([`crate::mpc::KeepoutMode::SoftStage`], one slack per stage); hard when `None`.
+    /// L1 weight of the soft keep-outs (exact penalty, one slack per row); hard when `None`.
     pub soft_penalty: Option<f64>,
 }
 
