@@ -320,6 +320,11 @@ pub struct EngineConfig {
     pub timing: Timing,
     /// Sampled human trajectories reported in each decision (and used by the scenario policy).
     pub samples: usize,
+    /// Record telemetry (latency histograms and counters, [`IntentEngine::telemetry`](super::IntentEngine::telemetry));
+    /// default on. Off, a step skips recording entirely (to measure its overhead, or for the
+    /// last fraction of a percent); [`IntentEngine::set_telemetry`](super::IntentEngine::set_telemetry)
+    /// switches it at run time.
+    pub telemetry: bool,
 }
 
 impl EngineConfig {
@@ -334,6 +339,7 @@ impl EngineConfig {
             safety: SafetyPolicy::default(),
             timing: Timing::default(),
             samples: 16,
+            telemetry: true,
         }
     }
 
