@@ -323,8 +323,13 @@ pub struct EngineConfig {
     /// Record telemetry (latency histograms and counters, [`IntentEngine::telemetry`](super::IntentEngine::telemetry));
     /// default on. Off, a step skips recording entirely (to measure its overhead, or for the
     /// last fraction of a percent); [`IntentEngine::set_telemetry`](super::IntentEngine::set_telemetry)
-    /// switches it at run time.
+    /// switches it at run time. Configurations serialised without it read as on.
+    #[serde(default = "telemetry_default")]
     pub telemetry: bool,
+}
+
+fn telemetry_default() -> bool {
+    true
 }
 
 impl EngineConfig {
