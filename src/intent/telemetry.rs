@@ -12,13 +12,16 @@
 //! - **Latency histograms** are [`hdrhistogram`] histograms (fixed range, preallocated, so a
 //!   record never allocates). They are not atomic, so they sit behind a mutex that the writer
 //!   only ever *tries* to take: on success it records the step (and any steps parked earlier);
-//!   when a reader holds the lock it parks the step's latencies in a fixed ring owned by the
+//!   when a reader holds the lock it parks the step's latencies in a fixed buffer owned by the
 //!   engine and carries on. The writer therefore never blocks on a reader; a reader holds the
 //!   lock only to clone the histograms (microseconds), and a park overflow (a reader holding
 //!   the lock for [`PARK_CAPACITY`] consecutive steps) is counted, not hidden
 //!   ([`TelemetrySnapshot::dropped_samples`]). Lock-free atomic bucket counters were the
 //!   alternative; they would have meant writing our own bucket layout and quantile code instead
 //!   of using HdrHistogram's, for no gain in a single-writer setting.
+//!
+//! Measured cost: about 0.1 µs per step, under 0.3 % of the default pipeline's step even while
+//! scraped (`examples/telemetry_overhead.rs`, `docs/operations.md`).
 //!
 //! Histograms keep 2 significant digits (values within 1 % of the recorded latency) between
 //! 1 ns and 60 s; longer latencies are clamped to 60 s. Memory: about 30 kB per stage.
@@ -35,7 +38,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -337,17 +340,24 @@ impl Recorder {
         for (n, dur) in p.ns.iter_mut().zip(durs) {
             *n = u64::try_from(dur.as_nanos()).unwrap_or(u64::MAX);
         }
-        match self.shared.hists.try_lock() {
-            Ok(mut h) => {
+        // `try_lock` is one compare-and-swap; it never waits.
+        let guard = match self.shared.hists.try_lock() {
+            Ok(g) => Some(g),
+            // Readers only clone under the lock, so a reader that panicked there left the
+            // histograms consistent: keep recording.
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        };
+        match guard {
+            Some(mut h) => {
                 for q in &self.parked[..self.n_parked] {
                     h.record(q);
                 }
                 self.n_parked = 0;
                 h.record(&p);
             }
-            Err(_) => {
-                // A reader holds the lock (or a reader panicked holding it; the histograms
-                // are then still consistent, and the next reader clears the poison).
+            None => {
+                // A reader holds the lock: park the step, record it next time.
                 if self.n_parked < PARK_CAPACITY {
                     self.parked[self.n_parked] = p;
                     self.n_parked += 1;
