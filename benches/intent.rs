@@ -92,6 +92,13 @@ fn one_step(c: &mut Criterion) {
     let mut g = c.benchmark_group("intent_step");
     g.throughput(Throughput::Elements(1));
     g.bench_function("default_closed_loop", |b| b.iter(|| l.step()));
+    // The same loop with telemetry off: the difference is telemetry's cost per step
+    // (examples/telemetry_overhead.rs measures it interleaved, which is less noisy).
+    let mut off = Loop::new(&scn, 7, 0.0);
+    off.engine.set_telemetry(false);
+    g.bench_function("default_closed_loop_telemetry_off", |b| {
+        b.iter(|| off.step())
+    });
     g.finish();
 }
 

@@ -254,6 +254,11 @@ fn near_duplicates_and_zero_noise_stay_finite() {
     assert!(p.var.iter().all(|v| *v >= 0.0));
     assert!(gp.stats().duplicate_jitter_events > 0);
     assert!(gp.log_marginal_likelihood().unwrap().is_finite());
+    // A full refactorisation of the same near-duplicate window needs jitter: it is counted.
+    let before = gp.stats().jitter_escalations;
+    gp.refactorize().unwrap();
+    assert!(gp.jitter() > 0.0);
+    assert_eq!(gp.stats().jitter_escalations, before + 1);
 }
 
 #[test]

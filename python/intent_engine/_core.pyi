@@ -24,6 +24,7 @@ __all__ = [
     "Linear",
     "LinearMPC",
     "Matern",
+    "MetricsServer",
     "MpcSolution",
     "NumericalError",
     "ParticleFilter",
@@ -55,6 +56,7 @@ __all__ = [
     "particle_thompson_sample",
     "particle_ucb",
     "probability_of_improvement",
+    "prometheus_text",
     "quadrotor_hover_model",
     "rejection_resample",
     "residual_resample",
@@ -720,6 +722,7 @@ class IntentEngine:
         prediction_budget: float = 0.001,
         solve_budget: float = 0.002,
         step_budget: float = 0.004,
+        telemetry: bool = True,
     ) -> IntentEngine: ...
     @staticmethod
     def default() -> IntentEngine: ...
@@ -737,6 +740,31 @@ class IntentEngine:
     def reset(self) -> None: ...
     def counters(self) -> dict[str, int]: ...
     def __reduce__(self) -> Tuple[Callable[[str, Tuple[float, float]], IntentEngine], Tuple[str, Tuple[float, float]]]: ...
+    def telemetry(self) -> dict[str, Any]:
+        """Per-stage latency (seconds: count, sum, mean, min, p50, p95, p99, max, cumulative
+        buckets) and event counters (fallbacks by reason, overruns by stage, solver statuses,
+        resamplings, keep-out normal reuse, residual-GP jitter, ...)."""
+    def set_telemetry(self, on: bool) -> None: ...
+    def serve_metrics(self, port: int = 0) -> MetricsServer:
+        """Serves ``/metrics`` (Prometheus text) on 127.0.0.1:port from a background thread;
+        port 0 picks a free port (see ``MetricsServer.port``)."""
+
+@final
+class MetricsServer:
+    """A running ``/metrics`` endpoint; ``stop()`` it or use it as a context manager."""
+
+    @property
+    def port(self) -> int: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def running(self) -> bool: ...
+    def stop(self) -> None: ...
+    def __enter__(self) -> MetricsServer: ...
+    def __exit__(self, *_args: object) -> bool: ...
+
+def prometheus_text(engine: IntentEngine) -> str:
+    """The engine's telemetry in the Prometheus text exposition format (version 0.0.4)."""
 
 def _intent_engine_from_state(config_json: str, robot_goal: Tuple[float, float]) -> IntentEngine: ...
 def load_test(

@@ -129,6 +129,9 @@ pub struct GpStats {
     pub failed_probes: u64,
     /// Appended points whose Schur complement needed extra jitter (near-duplicates).
     pub duplicate_jitter_events: u64,
+    /// Full refactorisations that had to escalate the diagonal jitter above zero to factorise
+    /// `K + σ²I` (an ill-conditioned window).
+    pub jitter_escalations: u64,
     /// Streaming updates (appended or removed points) since creation.
     pub updates: u64,
 }
@@ -570,6 +573,9 @@ impl GaussianProcess {
                 }
             }
             self.jitter = jitter;
+            if jitter > 0.0 {
+                self.stats.jitter_escalations += 1;
+            }
         } else {
             self.jitter = 0.0;
         }

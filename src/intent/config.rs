@@ -319,6 +319,16 @@ pub struct EngineConfig {
     pub timing: Timing,
     /// Sampled human trajectories reported in each decision (and used by the scenario policy).
     pub samples: usize,
+    /// Record telemetry (latency histograms and counters, [`IntentEngine::telemetry`](super::IntentEngine::telemetry));
+    /// default on. Off, a step skips recording entirely (to measure its overhead, or for the
+    /// last fraction of a percent); [`IntentEngine::set_telemetry`](super::IntentEngine::set_telemetry)
+    /// switches it at run time. Configurations serialised without it read as on.
+    #[serde(default = "telemetry_default")]
+    pub telemetry: bool,
+}
+
+fn telemetry_default() -> bool {
+    true
 }
 
 impl EngineConfig {
@@ -333,6 +343,7 @@ impl EngineConfig {
             safety: SafetyPolicy::default(),
             timing: Timing::default(),
             samples: 16,
+            telemetry: true,
         }
     }
 

@@ -11,6 +11,10 @@ use crate::intent::config::{EngineConfig, KeepoutPolicy, RobotModel};
 use crate::intent::predict::{norm_ppf, Predictor};
 use crate::intent::residual::ResidualGp;
 use crate::intent::robot::Robot;
+use crate::intent::telemetry::{
+    stage_bit, CountingAllocator, MetricsServer, Recorder, StepEvents, TelemetryHandle,
+    TelemetrySnapshot,
+};
 use crate::linalg::Par;
 use crate::mpc::{KeepoutMode, LinearMpc, MpcSettings, Reference, SolveStatus};
 
@@ -274,6 +278,8 @@ pub struct IntentEngine {
     last_obs: [f64; 2],
     decision: Decision,
     counters: EngineCounters,
+    telemetry: Recorder,
+    events: StepEvents,
 }
 
 impl IntentEngine {
@@ -373,12 +379,15 @@ impl IntentEngine {
                 timings: StageTimings::default(),
             },
             counters: EngineCounters::default(),
+            telemetry: Recorder::new(),
+            events: StepEvents::default(),
             robot,
             gi,
             mpc,
             cfg,
         };
         engine.robot.reference(robot_goal, &mut engine.x_ref);
+        engine.telemetry.set_enabled(engine.cfg.telemetry);
         Ok(engine)
     }
 
@@ -418,6 +427,54 @@ impl IntentEngine {
     #[must_use]
     pub fn counters(&self) -> EngineCounters {
         self.counters
+    }
+
+    /// Latency histograms (p50/p95/p99/max per stage) and event counters of the steps taken
+    /// with telemetry on ([`EngineConfig::telemetry`]; `enabled` says whether it is on now).
+    /// See [`telemetry`](super::telemetry) for what is recorded and how.
+    ///
+    /// ```
+    /// use intent_engine::belief::Goal;
+    /// use intent_engine::intent::{EngineConfig, IntentEngine, Stage, Workspace};
+    /// let ws = Workspace { x_min: 0.0, x_max: 6.0, y_min: 0.0, y_max: 4.0 };
+    /// let mut engine = IntentEngine::new(EngineConfig::new(vec![Goal::point(5.0, 3.0)], ws))?;
+    /// for i in 1..=10 {
+    ///     engine.step(Some([1.0, 1.0 + 0.01 * i as f64]), &[3.0, 2.0, 0.0, 0.0], 0.01 * i as f64);
+    /// }
+    /// let t = engine.telemetry();
+    /// assert_eq!(t.steps, 10);
+    /// let total = t.stage(Stage::Total);
+    /// assert_eq!(total.count, 10);
+    /// assert!(total.p50 <= total.p99 && total.p99 <= total.max);
+    /// # Ok::<(), intent_engine::Error>(())
+    /// ```
+    #[must_use]
+    pub fn telemetry(&self) -> TelemetrySnapshot {
+        self.telemetry.handle().snapshot()
+    }
+
+    /// A thread-safe reader of this engine's telemetry, for an exporter on another thread
+    /// (it never blocks the engine; see [`telemetry`](super::telemetry)).
+    #[must_use]
+    pub fn telemetry_handle(&self) -> TelemetryHandle {
+        self.telemetry.handle()
+    }
+
+    /// Switches telemetry recording on or off at run time (see [`EngineConfig::telemetry`]);
+    /// what was recorded is kept.
+    pub fn set_telemetry(&mut self, on: bool) {
+        self.cfg.telemetry = on;
+        self.telemetry.set_enabled(on);
+    }
+
+    /// Serves this engine's telemetry at `http://127.0.0.1:PORT/metrics` (Prometheus text
+    /// format) from a background thread until the returned server is stopped or dropped.
+    /// `port = 0` binds a free ephemeral port ([`MetricsServer::port`]).
+    ///
+    /// # Errors
+    /// As [`MetricsServer::start`]: [`Error::InvalidValue`] for a port that cannot be bound.
+    pub fn serve_metrics(&self, port: u16) -> Result<MetricsServer> {
+        MetricsServer::start(self.telemetry.handle(), port)
     }
 
     /// The goal-inference belief.
@@ -508,6 +565,10 @@ impl IntentEngine {
     /// command with the reason. Allocation-free after construction.
     pub fn step(&mut self, human: Option<[f64; 2]>, robot_state: &[f64], t: f64) -> &Decision {
         let start = Instant::now();
+        let before = self.counters;
+        let allocs = (self.cfg.telemetry && CountingAllocator::is_installed())
+            .then(CountingAllocator::allocations);
+        self.events = StepEvents::default();
         self.counters.steps += 1;
         let d = &mut self.decision;
         d.t = t;
@@ -532,6 +593,15 @@ impl IntentEngine {
         }
         self.robot.clamp(&mut d.command);
         d.timings.total = start.elapsed();
+        if self.cfg.telemetry {
+            self.events.gp = self.residual.as_ref().map(ResidualGp::stats);
+            self.telemetry
+                .record(&self.decision, &before, &self.counters, &self.events);
+            if let Some(a) = allocs {
+                self.telemetry
+                    .add_allocations(CountingAllocator::allocations().wrapping_sub(a));
+            }
+        }
         &self.decision
     }
 
@@ -565,6 +635,7 @@ impl IntentEngine {
         }
         let el = t0.elapsed();
         self.decision.timings.belief = el;
+        self.events.stages |= stage_bit(Stage::Belief);
         if el > timing.belief_budget {
             return Some(overrun(Stage::Belief, el, timing.belief_budget));
         }
@@ -578,6 +649,7 @@ impl IntentEngine {
             self.clear_prediction();
         }
         self.decision.timings.prediction = t1.elapsed();
+        self.events.stages |= stage_bit(Stage::Prediction);
 
         // 3. Keep-out constraints.
         let t2 = Instant::now();
@@ -592,6 +664,7 @@ impl IntentEngine {
         }
         let el2 = t2.elapsed();
         self.decision.timings.constraints = el2;
+        self.events.stages |= stage_bit(Stage::Constraints);
         let pred_el = self.decision.timings.prediction + el2;
         if pred_el > timing.prediction_budget {
             return Some(overrun(
@@ -602,6 +675,7 @@ impl IntentEngine {
         }
 
         // 4. Solve.
+        self.events.hot_start = self.mpc.settings().warm_start && self.mpc.status().is_solved();
         let t3 = Instant::now();
         let status = match self.mpc.solve(
             ndarray::ArrayView1::from(&self.xm[..]),
@@ -631,6 +705,7 @@ impl IntentEngine {
         };
         let el3 = t3.elapsed();
         self.decision.timings.solve = el3;
+        self.events.stages |= stage_bit(Stage::Solve);
         if !status.is_solved() {
             return Some(FallbackReason::SolverFailed(status));
         }
@@ -648,6 +723,7 @@ impl IntentEngine {
         let t4 = Instant::now();
         let stop = self.separation_check(present);
         self.decision.timings.safety = t4.elapsed();
+        self.events.stages |= stage_bit(Stage::Safety);
         if let Some(r) = stop {
             return Some(r);
         }
@@ -787,11 +863,14 @@ impl IntentEngine {
         // valid separating half-space, and the QP then only moves the row's bound instead of
         // re-condensing it (disabled rows are left alone for the same reason).
         let normals = &mut self.normals;
+        let ev = &mut self.events;
         let mut normal = |s: usize, j: usize, n: [f64; 2]| -> [f64; 2] {
             let old = [-normals[[s, j, ix]], -normals[[s, j, iy]]];
             if old[0] * n[0] + old[1] * n[1] > 0.9986 {
+                ev.normals_reused += 1;
                 return old;
             }
+            ev.normals_rebuilt += 1;
             normals[[s, j, ix]] = -n[0];
             normals[[s, j, iy]] = -n[1];
             n

@@ -20,6 +20,9 @@
 //! [`scenario`] holds the embedded default scenario and the closed-loop simulation behind the
 //! demo; [`replay`] runs the engine against recorded pedestrian tracks; [`loadtest`] drives many
 //! engines at their control rate on every core and searches one machine's capacity.
+//! [`telemetry`] keeps per-stage latency histograms and event counters
+//! ([`IntentEngine::telemetry`]) and exports them in the Prometheus format, optionally over HTTP
+//! ([`IntentEngine::serve_metrics`]).
 
 pub mod config;
 pub mod engine;
@@ -29,6 +32,7 @@ pub mod replay;
 mod residual;
 pub mod robot;
 pub mod scenario;
+pub mod telemetry;
 
 pub use config::{
     CustomRobot, EngineConfig, GpResidualConfig, HumanModel, KeepoutPolicy, RobotCosts, RobotModel,
@@ -37,3 +41,4 @@ pub use config::{
 pub use engine::{
     Decision, EngineCounters, FallbackReason, HumanStatus, IntentEngine, Stage, StageTimings,
 };
+pub use telemetry::{MetricsServer, StageLatency, TelemetryHandle, TelemetrySnapshot};

@@ -72,6 +72,13 @@ impl ResidualGp {
         }
     }
 
+    /// The GP's conditioning counters for telemetry: (jitter escalations, duplicate-jitter
+    /// events, refactorisations).
+    pub(crate) fn stats(&self) -> (u64, u64, u64) {
+        let s = self.gp.stats();
+        (s.jitter_escalations, s.duplicate_jitter_events, s.refactors)
+    }
+
     pub(crate) fn is_ready(&self) -> bool {
         self.len() >= 3
     }

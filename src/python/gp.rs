@@ -378,7 +378,7 @@ impl PyGaussianProcess {
     }
 
     /// Conditioning counters (clamped variances, refactors, failed probes, duplicate jitter
-    /// events, updates).
+    /// events, jitter escalations, updates).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.inner.stats();
         let d = PyDict::new(py);
@@ -386,6 +386,7 @@ impl PyGaussianProcess {
         d.set_item("refactors", s.refactors)?;
         d.set_item("failed_probes", s.failed_probes)?;
         d.set_item("duplicate_jitter_events", s.duplicate_jitter_events)?;
+        d.set_item("jitter_escalations", s.jitter_escalations)?;
         d.set_item("updates", s.updates)?;
         d.set_item("jitter", self.inner.jitter())?;
         Ok(d)

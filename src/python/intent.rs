@@ -14,7 +14,8 @@ use crate::intent::loadtest::{capacity, run_load, LoadReport, LoadSettings};
 use crate::intent::replay::{self, ReplaySettings};
 use crate::intent::scenario::{simulate, Percentiles, Scenario};
 use crate::intent::{
-    Decision, EngineConfig, GpResidualConfig, IntentEngine, KeepoutPolicy, RobotModel, Workspace,
+    Decision, EngineConfig, GpResidualConfig, IntentEngine, KeepoutPolicy, MetricsServer,
+    RobotModel, TelemetrySnapshot, Workspace,
 };
 
 /// One decision of the pipeline (a snapshot; arrays are copies).
@@ -221,7 +222,7 @@ impl PyIntentEngine {
         obs_noise=0.05, switch_prob=0.0, lost_after=1.0, gp_residual=false, min_separation=0.5,
         human_speed=1.6, reaction_time=0.1, keepout="chance", risk=0.05, samples=16, seed=0,
         robot_goal=None, belief_budget=0.0015, prediction_budget=0.001, solve_budget=0.002,
-        step_budget=0.004))]
+        step_budget=0.004, telemetry=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -256,6 +257,7 @@ impl PyIntentEngine {
         prediction_budget: f64,
         solve_budget: f64,
         step_budget: f64,
+        telemetry: bool,
     ) -> PyResult<Self> {
         let goals = goals_arg(goals)?;
         let (x_min, x_max, y_min, y_max) = workspace;
@@ -344,6 +346,7 @@ impl PyIntentEngine {
             }
         };
         cfg.samples = samples;
+        cfg.telemetry = telemetry;
         let mut inner = IntentEngine::new(cfg).map_err(|e| to_py(py, &e))?;
         if let Some(g) = robot_goal {
             let g = pair(g, "robot_goal")?;
@@ -509,6 +512,171 @@ impl PyIntentEngine {
         }
         Ok(d)
     }
+
+    /// Telemetry since construction (steps taken with telemetry on): "enabled", "steps",
+    /// "fresh"; "stages" maps each stage (belief, prediction, constraints, solve, safety,
+    /// total) to {"count", "sum", "min", "mean", "p50", "p95", "p99", "max"} in seconds and
+    /// "buckets" [(upper bound s, cumulative count), ..., (inf, count)]; "fallbacks" by reason
+    /// code, "overruns" by stage, "solver_status" by status; and the counters
+    /// "solver_iterations", "hot_started_solves", "observations", "missing_observations",
+    /// "resamplings", "reinitialisations", "speed_limited", "keepout_normals_reused",
+    /// "keepout_normals_rebuilt", "gp_jitter_escalations", "gp_duplicate_jitter",
+    /// "gp_refactors", "dropped_samples", "step_allocations" (None unless the process counts
+    /// allocations).
+    fn telemetry<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        telemetry_dict(py, &self.inner.telemetry())
+    }
+
+    /// Switches telemetry recording on or off (what was recorded is kept).
+    fn set_telemetry(&mut self, on: bool) {
+        self.inner.set_telemetry(on);
+    }
+
+    /// Serves this engine's telemetry at http://127.0.0.1:PORT/metrics (Prometheus text
+    /// format; loopback only) from a background thread that needs neither the GIL nor the
+    /// engine, so scrapes are answered while Python steps the engine. `port=0` picks a free
+    /// port: read it from the returned server's `port`. Stop with `server.stop()` (or use it as
+    /// a context manager). Raises InvalidInputError for a port out of range or in use.
+    #[pyo3(signature = (port=0))]
+    fn serve_metrics(&self, py: Python<'_>, port: i64) -> PyResult<PyMetricsServer> {
+        let port = u16::try_from(port)
+            .map_err(|_| invalid(py, "port", format_args!("must be in 0..=65535, got {port}")))?;
+        let server = self.inner.serve_metrics(port).map_err(|e| to_py(py, &e))?;
+        Ok(PyMetricsServer {
+            port: server.port(),
+            inner: Some(server),
+        })
+    }
+}
+
+/// A running `/metrics` endpoint (from `IntentEngine.serve_metrics`).
+#[pyclass(name = "MetricsServer", module = "intent_engine._core")]
+pub(crate) struct PyMetricsServer {
+    inner: Option<MetricsServer>,
+    port: u16,
+}
+
+#[pymethods]
+impl PyMetricsServer {
+    /// The bound port (the ephemeral one chosen for port=0).
+    #[getter]
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The scrape URL, http://127.0.0.1:PORT/metrics.
+    #[getter]
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/metrics", self.port)
+    }
+
+    /// Whether the server is still serving.
+    #[getter]
+    fn running(&self) -> bool {
+        self.inner.as_ref().is_some_and(MetricsServer::is_running)
+    }
+
+    /// Stops serving (idempotent); the port is released moments later.
+    fn stop(&mut self, py: Python<'_>) {
+        if let Some(s) = self.inner.take() {
+            py.detach(|| s.stop());
+        }
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&mut self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.stop(py);
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "MetricsServer(url='{}', running={})",
+            self.url(),
+            if self.running() { "True" } else { "False" }
+        )
+    }
+}
+
+fn telemetry_dict<'py>(py: Python<'py>, t: &TelemetrySnapshot) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("enabled", t.enabled)?;
+    d.set_item("steps", t.steps)?;
+    d.set_item("fresh", t.fresh)?;
+    let stages = PyDict::new(py);
+    for s in &t.stages {
+        let x = PyDict::new(py);
+        x.set_item("count", s.count)?;
+        x.set_item("sum", s.sum.as_secs_f64())?;
+        let mean = if s.count == 0 {
+            f64::NAN
+        } else {
+            s.sum.as_secs_f64() / s.count as f64
+        };
+        x.set_item("mean", mean)?;
+        x.set_item("min", s.min.as_secs_f64())?;
+        x.set_item("p50", s.p50.as_secs_f64())?;
+        x.set_item("p95", s.p95.as_secs_f64())?;
+        x.set_item("p99", s.p99.as_secs_f64())?;
+        x.set_item("max", s.max.as_secs_f64())?;
+        x.set_item("buckets", s.buckets.clone())?;
+        stages.set_item(s.stage.as_str(), x)?;
+    }
+    d.set_item("stages", stages)?;
+    let by = |pairs: Vec<(&str, u64)>| -> PyResult<Bound<'py, PyDict>> {
+        let x = PyDict::new(py);
+        for (k, v) in pairs {
+            x.set_item(k, v)?;
+        }
+        Ok(x)
+    };
+    d.set_item("fallbacks", by(t.fallbacks.clone())?)?;
+    d.set_item(
+        "overruns",
+        by(t.overruns.iter().map(|o| (o.0.as_str(), o.1)).collect())?,
+    )?;
+    d.set_item(
+        "solver_status",
+        by(t.solver_status
+            .iter()
+            .map(|o| (o.0.as_str(), o.1))
+            .collect())?,
+    )?;
+    for (k, v) in [
+        ("solver_iterations", t.solver_iterations),
+        ("hot_started_solves", t.hot_started_solves),
+        ("observations", t.observations),
+        ("missing_observations", t.missing_observations),
+        ("resamplings", t.resamplings),
+        ("reinitialisations", t.reinitialisations),
+        ("speed_limited", t.speed_limited),
+        ("keepout_normals_reused", t.keepout_normals_reused),
+        ("keepout_normals_rebuilt", t.keepout_normals_rebuilt),
+        ("gp_jitter_escalations", t.gp_jitter_escalations),
+        ("gp_duplicate_jitter", t.gp_duplicate_jitter),
+        ("gp_refactors", t.gp_refactors),
+        ("dropped_samples", t.dropped_samples),
+    ] {
+        d.set_item(k, v)?;
+    }
+    d.set_item("step_allocations", t.step_allocations)?;
+    Ok(d)
+}
+
+/// The engine's telemetry in the Prometheus text exposition format (version 0.0.4): stage
+/// latency histograms and quantile summaries in seconds, counters, metric names prefixed
+/// `intent_engine_`.
+#[pyfunction]
+fn prometheus_text(py: Python<'_>, engine: PyRef<'_, PyIntentEngine>) -> PyResult<String> {
+    engine
+        .inner
+        .telemetry()
+        .to_prometheus()
+        .map_err(|e| to_py(py, &e))
 }
 
 /// Runs a scenario (JSON text; the embedded default when None) as a closed loop in simulated
@@ -804,10 +972,12 @@ fn replay_scene<'py>(
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyIntentEngine>()?;
     m.add_class::<PyDecision>()?;
+    m.add_class::<PyMetricsServer>()?;
     m.add_function(wrap_pyfunction!(run_scenario, m)?)?;
     m.add_function(wrap_pyfunction!(_intent_engine_from_state, m)?)?;
     m.add_function(wrap_pyfunction!(load_test, m)?)?;
     m.add_function(wrap_pyfunction!(load_capacity, m)?)?;
     m.add_function(wrap_pyfunction!(replay_scene, m)?)?;
+    m.add_function(wrap_pyfunction!(prometheus_text, m)?)?;
     Ok(())
 }
