@@ -422,7 +422,14 @@ fn unicycle_turns_around_and_reaches_its_goal() {
 
 #[test]
 fn keepouts_that_cannot_be_met_still_give_a_plan_with_the_soft_penalty() {
-    let mut e = IntentEngine::new(workcell()).unwrap();
+    // The cold solve with every keep-out violated takes ~900 active-set steps: in a debug
+    // build on a busy 2-core machine that can pass even workcell()'s 1 s budget.
+    let slow_ok = |mut cfg: EngineConfig| {
+        cfg.timing.solve_budget = Duration::from_secs(60);
+        cfg.timing.step_budget = Duration::from_secs(120);
+        cfg
+    };
+    let mut e = IntentEngine::new(slow_ok(workcell())).unwrap();
     e.set_robot_goal([5.5, 2.0]).unwrap();
     // The person stands 0.3 m from the robot: no plan keeps 0.5 m at the first stage. The
     // exact-penalty keep-outs still give a fresh plan, and it moves away from the person.
@@ -432,7 +439,7 @@ fn keepouts_that_cannot_be_met_still_give_a_plan_with_the_soft_penalty() {
         assert!(d.command[0] < 0.0, "{:?}", d.command);
     }
     // With hard keep-outs the same situation is the solver-failed fallback.
-    let mut cfg = workcell();
+    let mut cfg = slow_ok(workcell());
     cfg.safety.soft_penalty = None;
     let mut e = IntentEngine::new(cfg).unwrap();
     let d = e.step(Some([3.3, 2.0]), &[3.0, 2.0, 0.0, 0.0], 0.01);
