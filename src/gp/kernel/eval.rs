@@ -183,7 +183,10 @@ struct PeriodicT {
 impl Transform for PeriodicT {
     #[inline(always)]
     fn apply<const FMA: bool>(&self, s: f64) -> f64 {
-        let s2 = sin2::<FMA>(PI * s.sqrt() / self.period);
+        // sin²(π u) has period 1 in u: reduce exactly (u − round(u) is exact in floating
+        // point) so `sin2` stays inside its |x| < 2^20 domain for any distance.
+        let u = s.sqrt() / self.period;
+        let s2 = sin2::<FMA>(PI * (u - u.round()));
         self.variance * exp::<FMA>(-2.0 * s2 / (self.ls * self.ls))
     }
 }
