@@ -541,6 +541,9 @@ impl LinearMpc {
                 use rayon::prelude::*;
                 par.install(|| workers.par_iter_mut().enumerate().map(run).collect())
             }
+            // Without the `rayon` feature `Par::Rayon` runs sequentially (as documented).
+            #[cfg(not(feature = "rayon"))]
+            Par::Rayon(_) => workers.iter_mut().enumerate().map(run).collect(),
         };
         results.into_iter().collect()
     }

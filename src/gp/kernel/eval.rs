@@ -737,6 +737,7 @@ fn stream_fence() {
     }
 }
 
+#[cfg_attr(not(feature = "rayon"), allow(dead_code))]
 fn rows_per_block(n2: usize) -> usize {
     (32 * 1024 / n2.max(1)).max(1)
 }
@@ -838,6 +839,8 @@ pub(super) fn gradient(
     ws: &mut KernelWorkspace,
     par: Par,
 ) {
+    #[cfg(not(feature = "rayon"))]
+    let _ = par; // sequential without the feature
     let (n, d) = x.dim();
     let p = node.n_params();
     prepare(node, &x, ws);
@@ -901,6 +904,7 @@ pub(super) fn gradient(
             };
             let nblocks = n.div_ceil(DOT_BLOCK_ROWS);
             let mut partial = vec![0.0; nblocks * p];
+            #[cfg_attr(not(feature = "rayon"), allow(unused_mut))]
             let mut done = false;
             #[cfg(feature = "rayon")]
             if par.is_parallel() && n * n >= PAR_MIN_ENTRIES {
