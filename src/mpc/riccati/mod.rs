@@ -1551,6 +1551,11 @@ impl RiccatiSolver {
         let mut iterations = 0;
         let (status, norms) = loop {
             let nm = self.residuals::<FMA>(x0);
+            if !nm.is_finite() {
+                // Overflowed data (|x0| ~ 1e150 and beyond squares past f64): `inf <= eps·inf`
+                // would pass the convergence test with a NaN iterate.
+                return Err(non_finite_iterate());
+            }
             if nm.primal <= eps * nm.pscale && nm.dual <= eps * nm.dscale && nm.comp <= eps {
                 break (SolveStatus::Solved, nm);
             }
@@ -1639,6 +1644,9 @@ impl RiccatiSolver {
             _ => (status, norms),
         };
         self.finish::<FMA>(x0);
+        if !(self.x.iter().chain(&self.u).all(|v| v.is_finite())) {
+            return Err(non_finite_iterate());
+        }
         self.info = SolveInfo {
             status,
             iterations,
@@ -1875,7 +1883,25 @@ struct Norms {
     z_l1: f64,
 }
 
+/// The error for an iterate that left f64's range (the next solve starts cold: the failed
+/// solve never sets `has_solution`).
+fn non_finite_iterate() -> Error {
+    Error::Numerical {
+        what: "riccati solve",
+        detail: "the iterate became non-finite: the problem data or x0 overflow f64 \
+                 (rescale; |x0|·|Q| must stay well below 1e300)"
+            .into(),
+    }
+}
+
 impl Norms {
+    /// All scalar norms finite (no overflow in the residuals).
+    fn is_finite(&self) -> bool {
+        [self.primal, self.dual, self.comp, self.pscale, self.dscale]
+            .iter()
+            .all(|v| v.is_finite())
+    }
+
     /// Worst of the scaled residuals (what "best iterate" minimises).
     fn merit(&self) -> f64 {
         let m = (self.primal / self.pscale)
