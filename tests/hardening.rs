@@ -74,3 +74,5 @@ mod harness;
 
 #[path = "hardening/gp.rs"]
 mod gp;
+#[path = "hardening/mpc.rs"]
+mod mpc;
