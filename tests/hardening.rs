@@ -72,6 +72,8 @@
 #[path = "hardening/harness.rs"]
 mod harness;
 
+#[path = "hardening/belief.rs"]
+mod belief;
 #[path = "hardening/gp.rs"]
 mod gp;
 #[path = "hardening/mpc.rs"]
