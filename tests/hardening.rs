@@ -76,5 +76,7 @@ mod harness;
 mod belief;
 #[path = "hardening/gp.rs"]
 mod gp;
+#[path = "hardening/intent.rs"]
+mod intent;
 #[path = "hardening/mpc.rs"]
 mod mpc;
