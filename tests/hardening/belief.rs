@@ -343,18 +343,16 @@ fn filters_models_resampling_and_acquisition_reject_bad_input() {
         },
     )
     .unwrap();
-    pf.step(&vec![0.3]).unwrap();
+    pf.step(&[0.3]).unwrap();
     let fp = fingerprint(&pf);
     for &b in BAD_SCALARS.iter() {
         t.err("ParticleFilter::step", "obs|y|observation", || {
-            pf.step(&vec![b])
+            pf.step(&[b])
         });
     }
+    t.err("ParticleFilter::step", "obs|y|observation", || pf.step(&[]));
     t.err("ParticleFilter::step", "obs|y|observation", || {
-        pf.step(&vec![])
-    });
-    t.err("ParticleFilter::step", "obs|y|observation", || {
-        pf.step(&vec![0.0, 1.0])
+        pf.step(&[0.0, 1.0])
     });
     t.err("ParticleFilter::component_into", "c|component", || {
         pf.component_into(5, &mut [0.0; 200])
@@ -386,9 +384,7 @@ fn filters_models_resampling_and_acquisition_reject_bad_input() {
     );
     // Far outside the model: all weights underflow; the filter reports it and stays finite.
     for y in [1e6, 1e300, -1e300] {
-        if let Some(r) = t.no_panic(&format!("ParticleFilter::step({y:e})"), || {
-            pf.step(&vec![y])
-        }) {
+        if let Some(r) = t.no_panic(&format!("ParticleFilter::step({y:e})"), || pf.step(&[y])) {
             let w = pf.weights();
             t.check(
                 &format!("ParticleFilter::step({y:e}) finite weights"),

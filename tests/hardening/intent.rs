@@ -192,7 +192,7 @@ fn engine_rejects_bad_input_and_keeps_its_state() {
             t.check(
                 &format!("IntentEngine::step(human {b}) reports it"),
                 d.fallback.is_some() || !d.human.is_present() || d.fresh,
-                &d.fallback,
+                d.fallback,
             );
         }
         tt += 0.01;
@@ -207,14 +207,14 @@ fn engine_rejects_bad_input_and_keeps_its_state() {
             t.check(
                 &format!("IntentEngine::step(robot state {b}) is a fallback"),
                 d.fallback.is_some() && !d.fresh,
-                &d.fallback,
+                d.fallback,
             );
         }
         if let Some(d) = step(&mut t, &format!("t = {b}"), &mut e, Some([1.0, 1.0]), &x, b) {
             t.check(
                 &format!("IntentEngine::step(t = {b}) is a fallback"),
                 d.fallback.is_some(),
-                &d.fallback,
+                d.fallback,
             );
         }
     }
@@ -228,7 +228,7 @@ fn engine_rejects_bad_input_and_keeps_its_state() {
             t.check(
                 &format!("IntentEngine::step({what}) is a fallback"),
                 d.fallback.is_some() && !d.fresh,
-                &d.fallback,
+                d.fallback,
             );
         }
     }
@@ -416,10 +416,10 @@ fn scenarios_plant_replay_backend_reject_bad_input() {
         xy: vec![[0.0, 0.0], [0.5, 0.0], [1.0, 0.0]],
     };
     t.err("replay_tracks", "frame_step", || {
-        replay_tracks("s", &[tr.clone()], 0, &rs)
+        replay_tracks("s", std::slice::from_ref(&tr), 0, &rs)
     });
     t.err("replay_tracks", "frame_step", || {
-        replay_tracks("s", &[tr.clone()], -10, &rs)
+        replay_tracks("s", std::slice::from_ref(&tr), -10, &rs)
     });
     let nan = Track {
         id: 2,
