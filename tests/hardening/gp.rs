@@ -854,3 +854,189 @@ fn sparse_gp_and_minimize_reject_bad_input() {
     });
     t.finish("sparse GP / minimize");
 }
+
+/// Numerical edge cases: noise → 0, constant targets (with and without normalisation), a 1e6
+/// dynamic range in inputs and targets, nearly singular kernels, exact duplicates. Each fit is
+/// an answer (finite means, variances ≥ 0) or an error — never NaN posing as an answer.
+#[test]
+fn exact_and_sparse_gp_numerical_edge_cases() {
+    let mut t = Battery::new();
+    let n = 30;
+    let base = Array2::from_shape_fn((n, 1), |(i, _)| i as f64 / n as f64);
+    let cases: Vec<(&str, Array2<f64>, Array2<f64>, f64, f64, bool)> = vec![
+        (
+            "noise 0",
+            base.clone(),
+            base.mapv(f64::sin),
+            0.0,
+            0.3,
+            false,
+        ),
+        (
+            "noise 1e-300",
+            base.clone(),
+            base.mapv(f64::sin),
+            1e-300,
+            0.3,
+            false,
+        ),
+        (
+            "constant targets",
+            base.clone(),
+            Array2::from_elem((n, 1), 3.0),
+            1e-6,
+            0.3,
+            false,
+        ),
+        (
+            "constant targets, normalize_y",
+            base.clone(),
+            Array2::from_elem((n, 1), 3.0),
+            1e-6,
+            0.3,
+            true,
+        ),
+        (
+            "zero targets, normalize_y",
+            base.clone(),
+            Array2::zeros((n, 1)),
+            1e-6,
+            0.3,
+            true,
+        ),
+        (
+            "1e6 input range",
+            base.mapv(|v| 1e-3 + v * 1e3),
+            base.mapv(f64::cos),
+            1e-6,
+            10.0,
+            false,
+        ),
+        (
+            "1e6 target range",
+            base.clone(),
+            base.mapv(|v| if v < 0.5 { 1e-3 } else { 1e3 }),
+            1e-6,
+            0.3,
+            true,
+        ),
+        (
+            "huge targets 1e150",
+            base.clone(),
+            base.mapv(|v| 1e150 * v),
+            1e-6,
+            0.3,
+            true,
+        ),
+        (
+            "ill-conditioned (length scale 1e3)",
+            base.clone(),
+            base.mapv(f64::sin),
+            1e-10,
+            1e3,
+            false,
+        ),
+        (
+            "all inputs identical",
+            Array2::from_elem((n, 1), 0.5),
+            base.clone(),
+            1e-8,
+            0.3,
+            false,
+        ),
+        (
+            "all inputs identical, noise 0",
+            Array2::from_elem((n, 1), 0.5),
+            base.clone(),
+            0.0,
+            0.3,
+            false,
+        ),
+    ];
+    let xs = Array2::from_shape_fn((9, 1), |(i, _)| i as f64 * 0.125);
+    for (name, x, y, noise, ls, norm) in cases {
+        let k = Kernel::squared_exponential(1.0, &[ls]).unwrap();
+        let mut gp = GaussianProcess::new(
+            k.clone(),
+            GpSettings {
+                noise_variance: noise,
+                normalize_y: norm,
+                ..GpSettings::default()
+            },
+        )
+        .unwrap();
+        if let Some(Ok(())) = t.no_panic(&format!("GaussianProcess::fit({name})"), || {
+            gp.fit(x.view(), y.view())
+        }) {
+            if let Some(r) = t.no_panic(&format!("GaussianProcess::predict({name})"), || {
+                gp.predict(xs.view())
+            }) {
+                if let Ok(p) = &r {
+                    t.check(
+                        &format!("GaussianProcess::predict({name}) finite, var >= 0"),
+                        p.mean.iter().all(|v| v.is_finite())
+                            && p.var.iter().all(|v| v.is_finite() && *v >= 0.0),
+                        (&p.mean, &p.var),
+                    );
+                }
+            }
+            // Streaming more of the same keeps it an answer.
+            if let Some(Ok(())) = t.no_panic(
+                &format!("GaussianProcess::add_observations({name})"),
+                || {
+                    gp.add_observations(
+                        x.slice(ndarray::s![..5, ..]),
+                        y.slice(ndarray::s![..5, ..]),
+                    )
+                },
+            ) {
+                if let Ok(p) = gp.predict(xs.view()) {
+                    t.check(
+                        &format!(
+                            "GaussianProcess::predict after streaming ({name}) finite, var >= 0"
+                        ),
+                        p.mean.iter().all(|v| v.is_finite())
+                            && p.var.iter().all(|v| v.is_finite() && *v >= 0.0),
+                        (&p.mean, &p.var),
+                    );
+                }
+            }
+            if let Ok(l) = gp.log_marginal_likelihood() {
+                t.check(
+                    &format!("GaussianProcess::log_marginal_likelihood({name}) not NaN"),
+                    !l.is_nan(),
+                    l,
+                );
+            }
+        }
+        let sp_noise = if noise > 0.0 { noise.max(1e-12) } else { 1e-12 };
+        let mut sp = SparseGaussianProcess::new(k, sp_noise)
+            .unwrap()
+            .with_normalize_y(norm);
+        if let Some(Ok(())) = t.no_panic(&format!("SparseGaussianProcess::fit({name})"), || {
+            sp.fit(
+                x.view(),
+                y.view(),
+                InducingInit::KMeans {
+                    m: 8,
+                    seed: 0,
+                    iters: 5,
+                },
+            )
+        }) {
+            if let Some(Ok(p)) = t
+                .no_panic(&format!("SparseGaussianProcess::predict({name})"), || {
+                    sp.predict(xs.view(), true)
+                })
+            {
+                t.check(
+                    &format!("SparseGaussianProcess::predict({name}) finite, var >= 0"),
+                    p.mean.iter().all(|v| v.is_finite())
+                        && p.var.iter().all(|v| v.is_finite() && *v >= 0.0),
+                    (&p.mean, &p.var),
+                );
+            }
+        }
+    }
+    t.finish("GP numerical edge cases");
+}
