@@ -560,7 +560,18 @@ pub fn dare(
             let Some(k) = k else { break };
             let res = &qm + am.transpose() * p * &am - am.transpose() * p * &bm * &k - p;
             let closed = &am - &bm * &k;
-            let rho = closed
+            if !closed.iter().all(|v| v.is_finite()) {
+                break;
+            }
+            // Capped Schur iteration: nalgebra's `complex_eigenvalues` iterates without limit
+            // and never returned on a badly scaled closed loop (entries ~1e115, found by
+            // fuzzing the MPC builder).
+            let Some(schur) =
+                nalgebra::linalg::Schur::try_new(closed, f64::EPSILON, 100 * n.max(1))
+            else {
+                break;
+            };
+            let rho = schur
                 .complex_eigenvalues()
                 .iter()
                 .map(|e| e.norm())

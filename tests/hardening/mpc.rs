@@ -911,3 +911,41 @@ fn riccati_breakdown_is_not_reported_as_a_nan_solution() {
     assert!(s.x.iter().all(|v| v.is_finite()), "{:?}", s.x);
     assert!(s.info.status.is_solved(), "{:?}", s.info.status);
 }
+
+/// Regression (fuzz target `mpc_builder`, a >10 s timeout): `LinearMpc::new` on a model with
+/// entries ~1e115 hung in the DARE's eigenvalue check (an uncapped Schur iteration). It must
+/// return promptly: a controller or an error. The matrices are the fuzz input's (its values
+/// `[v, v, v, v, v, tiny]` taken cyclically: A, B, then the diagonals of Q and R).
+#[test]
+fn badly_scaled_model_does_not_hang_the_dare() {
+    let vals = [
+        -1.4679178779048922e115f64,
+        -1.4679178779048922e115,
+        -1.4679178779048922e115,
+        -1.4679178779048922e115,
+        -1.4679178779048922e115,
+        7.8630384e-317,
+    ];
+    let mut k = 0usize;
+    let mut take = || {
+        k += 1;
+        vals[(k - 1) % vals.len()]
+    };
+    let a = Array2::from_shape_fn((3, 3), |_| take());
+    let b = Array2::from_shape_fn((3, 2), |_| take());
+    let q = Array2::from_shape_fn((3, 3), |(i, j)| if i == j { take().abs() } else { 0.0 });
+    let r = Array2::from_shape_fn((2, 2), |(i, j)| if i == j { take().abs() } else { 0.0 });
+    let start = std::time::Instant::now();
+    if let Ok(p) = MpcProblem::new(a, b, q, r, 11) {
+        let settings = MpcSettings {
+            solver: MpcSolverKind::Riccati,
+            ..MpcSettings::default()
+        };
+        let _ = LinearMpc::new(p, settings);
+    }
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
