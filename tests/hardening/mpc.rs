@@ -949,3 +949,60 @@ fn badly_scaled_model_does_not_hang_the_dare() {
         start.elapsed()
     );
 }
+
+/// Regression (fuzz target `mpc_builder`, its assertion): OSQP returned "solved" with a
+/// non-finite plan on a model with entries ~1e-146 and ~-8e303. `LinearMpc::solve` must give
+/// a finite plan or an error, for every solver. The matrices are the fuzz input's (values
+/// taken cyclically: A, B, the diagonals of Q and R, state bounds, x0).
+#[test]
+fn non_finite_plans_are_errors_not_solutions() {
+    let t1: f64 = -1.1031083823579402e-146;
+    let t2: f64 = -1.1031085289146104e-146;
+    let vals: [f64; 7] = [t1, t2, t2, t2, t2, t2, -8.445672861787538e303];
+    for kind in KINDS {
+        let mut k = 0usize;
+        let mut take = || {
+            k += 1;
+            vals[(k - 1) % vals.len()]
+        };
+        let a = Array2::from_shape_fn((2, 2), |_| take());
+        let b = Array2::from_shape_fn((2, 1), |_| take());
+        let q = Array2::from_shape_fn((2, 2), |(i, j)| if i == j { take().abs() } else { 0.0 });
+        let r = Array2::from_shape_fn((1, 1), |_| take().abs());
+        let Ok(p) = MpcProblem::new(a, b, q, r, 9) else {
+            continue;
+        };
+        let lo = Array1::from_shape_fn(2, |_| take());
+        let hi = Array1::from_shape_fn(2, |_| take());
+        let Ok(p) = p.with_state_bounds(Some(lo), Some(hi)) else {
+            continue;
+        };
+        let settings = MpcSettings {
+            solver: kind,
+            warm_start: true,
+            ..MpcSettings::default()
+        };
+        let Ok(mut mpc) = LinearMpc::new(p, settings) else {
+            continue;
+        };
+        let x0 = Array1::from_shape_fn(2, |_| take());
+        for _ in 0..2 {
+            if let Ok(s) = mpc.solve(x0.view(), Reference::Zero, Reference::Zero, None) {
+                if s.info.status.is_solved() {
+                    assert!(
+                        s.u.iter().all(|v| v.is_finite()),
+                        "{}: {:?}",
+                        kind.as_str(),
+                        s.u
+                    );
+                    assert!(
+                        s.x.iter().all(|v| v.is_finite()),
+                        "{}: {:?}",
+                        kind.as_str(),
+                        s.x
+                    );
+                }
+            }
+        }
+    }
+}
