@@ -184,8 +184,10 @@ pub fn improvement_into(
     let t = best + xi;
     for ((o, &m), &s) in out.iter_mut().zip(mean).zip(std) {
         let d = m - t;
-        *o = if s > 0.0 {
-            let z = d / s;
+        let z = d / s;
+        // |z| = ∞ (σ negligible next to the gap, e.g. d = -1e300, σ = 1e-300) is the σ → 0
+        // limit: take that branch rather than forming ∞·0 = NaN.
+        *o = if s > 0.0 && z.is_finite() {
             match kind {
                 Improvement::Expected => s * (norm_pdf(z) + z * norm_cdf(z)).max(0.0),
                 Improvement::LogExpected => s.ln() + log_h(z),

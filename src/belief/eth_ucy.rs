@@ -25,7 +25,10 @@ impl Track {
         let mut out = Vec::new();
         let mut start = 0;
         for i in 1..=self.frames.len() {
-            if i == self.frames.len() || self.frames[i] - self.frames[i - 1] != frame_step {
+            // Checked: a hand-built track may hold frames whose difference overflows i64.
+            if i == self.frames.len()
+                || self.frames[i].checked_sub(self.frames[i - 1]) != Some(frame_step)
+            {
                 out.push(Track {
                     id: self.id,
                     frames: self.frames[start..i].to_vec(),
@@ -50,7 +53,9 @@ impl Track {
 /// ```
 ///
 /// # Errors
-/// [`Error::InvalidValue`] naming the line on a malformed row or header.
+/// [`Error::InvalidValue`] naming `csv` and the line on a malformed row (not four fields,
+/// non-finite positions, frame or id not an integer of magnitude ≤ 2⁵³) or header, or a
+/// pedestrian listed twice in one frame.
 pub fn parse(text: &str) -> Result<(Vec<Track>, i64)> {
     let mut lines = text.lines();
     match lines.next() {
@@ -91,7 +96,13 @@ pub fn parse(text: &str) -> Result<(Vec<Track>, i64)> {
             .next()
             .and_then(|s| s.trim().parse().ok())
             .ok_or_else(bad)?;
-        if !(x.is_finite() && y.is_finite() && frame.is_finite() && id.is_finite()) {
+        if it.next().is_some() {
+            return Err(bad()); // more than four fields
+        }
+        // Frame and id may be written as floats ("780.0") but must be integers that f64
+        // holds exactly (|v| <= 2^53; also keeps frame differences far from i64 overflow).
+        let integral = |v: f64| v.fract() == 0.0 && v.abs() <= 9_007_199_254_740_992.0;
+        if !(x.is_finite() && y.is_finite() && integral(frame) && integral(id)) {
             return Err(bad());
         }
         let t = by_id.entry(id as i64).or_insert_with(|| Track {
@@ -109,6 +120,12 @@ pub fn parse(text: &str) -> Result<(Vec<Track>, i64)> {
         order.sort_by_key(|&i| t.frames[i]);
         t.frames = order.iter().map(|&i| t.frames[i]).collect();
         t.xy = order.iter().map(|&i| t.xy[i]).collect();
+        if let Some(w) = t.frames.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::invalid_value(
+                "csv",
+                format_args!("pedestrian {} appears twice in frame {}", t.id, w[0]),
+            ));
+        }
         for w in t.frames.windows(2) {
             *counts.entry(w[1] - w[0]).or_default() += 1;
         }

@@ -697,7 +697,7 @@ impl<M: Model> ParticleFilter<M> {
     /// Weighted covariance of the state (row-major `dim × dim`), into `out`.
     ///
     /// # Errors
-    /// [`Error::Shape`] on a wrong length.
+    /// [`Error::Shape`] on a wrong length; [`Error::NonFinite`] naming `mean`.
     pub fn covariance_into(&self, mean: &[f64], out: &mut [f64]) -> Result<()> {
         let d = self.dim;
         if out.len() != d * d || mean.len() != d {
@@ -706,6 +706,7 @@ impl<M: Model> ParticleFilter<M> {
                 format_args!("expected mean of {d} and out of {}", d * d),
             ));
         }
+        crate::error::check_finite("mean", mean)?;
         out.fill(0.0);
         for (p, w) in self.chunks() {
             for a in 0..d {

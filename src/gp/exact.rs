@@ -252,6 +252,37 @@ pub struct HyperBounds {
     pub noise: Option<(f64, f64)>,
 }
 
+impl HyperBounds {
+    /// Checks that each pair is finite with its lower bound below its upper one.
+    ///
+    /// ```
+    /// use intent_engine::gp::HyperBounds;
+    /// assert!(HyperBounds::default().validate().is_ok());
+    /// let bad = HyperBounds { kernel: (1.0, -1.0), noise: None };
+    /// assert!(bad.validate().unwrap_err().to_string().contains("bounds.kernel"));
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] naming `bounds.kernel` or `bounds.noise`.
+    pub fn validate(&self) -> Result<()> {
+        let pairs = [
+            ("bounds.kernel", Some(self.kernel)),
+            ("bounds.noise", self.noise),
+        ];
+        for (name, pair) in pairs {
+            if let Some((lo, hi)) = pair {
+                if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+                    return Err(Error::invalid_value(
+                        name,
+                        format_args!("need finite lower < upper, got ({lo}, {hi})"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for HyperBounds {
     fn default() -> Self {
         Self {
@@ -1406,6 +1437,8 @@ impl GaussianProcess {
         settings: &OptimizeSettings,
         bounds: &HyperBounds,
     ) -> Result<((Kernel, f64), FitReport)> {
+        settings.validate()?;
+        bounds.validate()?;
         let p = self.kernel.n_params();
         let mut x0 = self.kernel.theta();
         let mut lo = vec![bounds.kernel.0; p];

@@ -47,6 +47,37 @@ impl Default for OptimizeSettings {
     }
 }
 
+impl OptimizeSettings {
+    /// Checks ranges (called by [`minimize`] before anything runs).
+    ///
+    /// ```
+    /// use intent_engine::gp::OptimizeSettings;
+    /// let bad = OptimizeSettings { tol_grad: f64::NAN, ..OptimizeSettings::default() };
+    /// assert!(bad.validate().unwrap_err().to_string().contains("tol_grad"));
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] naming `max_iters` (0), `tol_grad` or `rel_tol_cost` (negative
+    /// or not finite).
+    pub fn validate(&self) -> Result<()> {
+        if self.max_iters == 0 {
+            return Err(Error::invalid_value("max_iters", "must be at least 1"));
+        }
+        for (name, v) in [
+            ("tol_grad", self.tol_grad),
+            ("rel_tol_cost", self.rel_tol_cost),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::invalid_value(
+                    name,
+                    format_args!("must be finite and >= 0, got {v}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Outcome of [`minimize`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct OptimizeResult {
@@ -240,7 +271,12 @@ pub fn minimize<F>(
 where
     F: FnMut(&[f64]) -> Result<(f64, Vec<f64>)>,
 {
+    settings.validate()?;
     let p = x0.len();
+    if p == 0 {
+        // The objective would be called with no parameters: nothing to optimise.
+        return Err(Error::shape("x0", "must hold at least one parameter"));
+    }
     if lo.len() != p || hi.len() != p {
         return Err(Error::shape(
             "bounds",

@@ -405,6 +405,18 @@ impl EngineConfig {
             return Err(Error::invalid_value("n_particles", "must be >= 1"));
         }
         check_positive("observation_period", h.observation_period)?;
+        // The goal model's own checks (speed, rationality, noises, switch_prob), as the engine
+        // builds it, so `validate` agrees with `IntentEngine::new`.
+        crate::belief::GoalModelSettings {
+            dt: h.observation_period,
+            speed: h.speed,
+            rationality: h.rationality,
+            velocity_noise: h.velocity_noise,
+            obs_noise: h.obs_noise,
+            switch_prob: h.switch_prob,
+            ..crate::belief::GoalModelSettings::default()
+        }
+        .validate()?;
         check_positive("lost_after", h.lost_after)?;
         if let Some(g) = &h.gp_residual {
             if g.stride == 0 || g.window < 2 {

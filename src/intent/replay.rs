@@ -341,7 +341,10 @@ pub fn mean_report(reports: &[SceneReport]) -> Option<SceneReport> {
 /// [`crate::belief::eth_ucy::parse`]).
 ///
 /// # Errors
-/// As [`replay_scene`], less the I/O.
+/// As [`replay_scene`], less the I/O; [`Error::InvalidValue`] naming `frame_step` when it is
+/// not positive; [`Error::Shape`] / [`Error::NonFinite`] / [`Error::InvalidValue`] naming
+/// `tracks` for a track whose frames and positions differ in length, hold NaN/inf or do not
+/// increase.
 pub fn replay_tracks(
     scene: &str,
     tracks: &[Track],
@@ -349,6 +352,33 @@ pub fn replay_tracks(
     settings: &ReplaySettings,
 ) -> Result<SceneReport> {
     settings.validate()?;
+    if frame_step <= 0 {
+        return Err(Error::invalid_value(
+            "frame_step",
+            format_args!("must be positive, got {frame_step}"),
+        ));
+    }
+    // Tracks are plain data (public fields): check them before slicing by index.
+    for t in tracks {
+        if t.frames.len() != t.xy.len() {
+            return Err(Error::shape(
+                "tracks",
+                format_args!(
+                    "track {}: {} frames but {} positions",
+                    t.id,
+                    t.frames.len(),
+                    t.xy.len()
+                ),
+            ));
+        }
+        crate::error::check_finite("tracks", t.xy.iter().flatten())?;
+        if t.frames.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(Error::invalid_value(
+                "tracks",
+                format_args!("track {}: frames must increase", t.id),
+            ));
+        }
+    }
     let segs: Vec<Track> = tracks
         .iter()
         .flat_map(|t| t.contiguous_segments(frame_step))

@@ -294,8 +294,32 @@ impl Robot {
 /// Simulates a built-in robot model exactly for `dt` under input `u` (the demo's plant).
 ///
 /// # Errors
-/// [`Error::InvalidValue`] for a custom model (no continuous-time model is known).
+/// [`Error::InvalidValue`] for a custom model (no continuous-time model is known) or a `dt`
+/// that is not positive and finite; [`Error::Shape`] naming `x` (not the model's state
+/// length) or `u` (not 2 entries); [`Error::NonFinite`] naming `x` or `u`. On error `x` is
+/// unchanged.
 pub fn simulate(model: &RobotModel, x: &mut [f64], u: &[f64], dt: f64) -> Result<()> {
+    let nx = match model {
+        RobotModel::DoubleIntegrator { .. } => 4,
+        RobotModel::ArmPoint { .. } => 2,
+        RobotModel::Unicycle { .. } => 3,
+        RobotModel::Custom(_) => x.len(),
+    };
+    if x.len() != nx {
+        return Err(Error::shape(
+            "x",
+            format_args!("expected {nx} state entries, got {}", x.len()),
+        ));
+    }
+    if u.len() != 2 {
+        return Err(Error::shape(
+            "u",
+            format_args!("expected 2 inputs, got {}", u.len()),
+        ));
+    }
+    crate::error::check_finite("x", x.iter())?;
+    crate::error::check_finite("u", u.iter())?;
+    crate::error::check_positive("dt", dt)?;
     match model {
         RobotModel::DoubleIntegrator { .. } => {
             for i in 0..2 {

@@ -84,6 +84,9 @@ pub struct RobotScript {
     pub tolerance: f64,
 }
 
+/// Longest scripted run [`Scenario::from_json`] accepts (s).
+const MAX_DURATION_S: f64 = 1e5;
+
 fn default_tolerance() -> f64 {
     0.15
 }
@@ -185,9 +188,30 @@ impl Scenario {
         }
         if s.robot.model != "double_integrator" || s.robot.state.len() != 4 {
             return Err(Error::invalid_value(
-                "scenario",
+                "robot.model",
                 "the simulated robot must be a double_integrator with a 4-entry state",
             ));
+        }
+        crate::error::check_positive("robot.tolerance", s.robot.tolerance)?;
+        // The simulation allocates one path point per control step: bound the run (1e5 s is
+        // 10⁷ steps at 100 Hz).
+        if s.human.duration_s > MAX_DURATION_S {
+            return Err(Error::invalid_value(
+                "human.duration_s",
+                format_args!("at most {MAX_DURATION_S} s, got {}", s.human.duration_s),
+            ));
+        }
+        crate::error::check_finite("human.start", s.human.start.iter())?;
+        crate::error::check_finite("robot.state", s.robot.state.iter())?;
+        crate::error::check_finite("robot.waypoints", s.robot.waypoints.iter().flatten())?;
+        crate::error::check_finite("goals", s.goals.values().flatten())?;
+        for d in &s.human.dropouts {
+            if !(d[0].is_finite() && d[1].is_finite() && d[0] <= d[1]) {
+                return Err(Error::invalid_value(
+                    "human.dropouts",
+                    format_args!("each [start, end] must be finite with start <= end, got {d:?}"),
+                ));
+            }
         }
         let w = &s.workspace;
         let mut cfg = EngineConfig::new(

@@ -80,8 +80,11 @@ impl SimdLevel {
 
 #[cfg(target_arch = "x86_64")]
 fn detect() -> SimdLevel {
+    // Each level detects every feature its `#[target_feature]` functions enable (AVX2 is
+    // checked for the AVX-512 level too): the `unsafe` dispatch relies on exactly this.
     if std::arch::is_x86_feature_detected!("avx512f")
         && std::arch::is_x86_feature_detected!("avx512dq")
+        && std::arch::is_x86_feature_detected!("avx2")
         && std::arch::is_x86_feature_detected!("fma")
     {
         SimdLevel::Avx512
@@ -123,9 +126,10 @@ pub fn dispatch_at<T: SimdTask>(level: SimdLevel, task: T) -> T::Output {
     #[cfg(target_arch = "x86_64")]
     {
         match level {
-            // SAFETY: `detected()` confirmed these features on this CPU.
+            // SAFETY: `level` was clamped to `detected()`, and `detect` returns Avx512 only
+            // after finding AVX-512F/DQ, AVX2 and FMA — the features `run_avx512` enables.
             SimdLevel::Avx512 => unsafe { run_avx512(task) },
-            // SAFETY: as above.
+            // SAFETY: as above; Avx2 is only detected with AVX2 and FMA present.
             SimdLevel::Avx2 => unsafe { run_avx2(task) },
             SimdLevel::Scalar => task.run::<false>(),
         }
@@ -137,12 +141,20 @@ pub fn dispatch_at<T: SimdTask>(level: SimdLevel, task: T) -> T::Output {
     }
 }
 
+/// Runs `task` compiled with AVX-512.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX-512DQ, AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
 unsafe fn run_avx512<T: SimdTask>(task: T) -> T::Output {
     task.run::<true>()
 }
 
+/// Runs `task` compiled with AVX2 + FMA.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_avx2<T: SimdTask>(task: T) -> T::Output {

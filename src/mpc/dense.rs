@@ -293,12 +293,18 @@ impl ActiveSetSolver {
     fn factor(&mut self) -> bool {
         #[cfg(target_arch = "x86_64")]
         if crate::linalg::simd::SimdLevel::current() != crate::linalg::simd::SimdLevel::Scalar {
-            // SAFETY: the runtime check above guarantees AVX2 and FMA.
+            // SAFETY: `current()` is clamped to the detected level and both non-scalar levels
+            // are only detected with AVX2 and FMA present, which is `factor_avx2`'s contract.
             return unsafe { self.factor_avx2() };
         }
         self.factor_body()
     }
 
+    /// [`Self::factor_body`] compiled with AVX2 + FMA.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA (`SimdLevel::current() != Scalar` guarantees both:
+    /// it is clamped to the detected level, and every non-scalar level detects them).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn factor_avx2(&mut self) -> bool {
@@ -676,7 +682,7 @@ impl ActiveSetSolver {
         check_finite_slice("q", &self.f)?;
         #[cfg(target_arch = "x86_64")]
         if crate::linalg::simd::SimdLevel::current() != crate::linalg::simd::SimdLevel::Scalar {
-            // SAFETY: the runtime check above guarantees AVX2 and FMA.
+            // SAFETY: as in `factor`: a non-scalar `current()` level implies AVX2 and FMA.
             return Ok(unsafe { self.solve_avx2() });
         }
         Ok(self.solve_body())
@@ -684,6 +690,9 @@ impl ActiveSetSolver {
 
     /// The solve loop compiled for AVX2 + FMA: the Givens rotations, axpys and dot products
     /// of the inlined helpers vectorise 4-wide.
+    ///
+    /// # Safety
+    /// As [`Self::factor_avx2`]: the CPU must support AVX2 and FMA.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn solve_avx2(&mut self) -> SolveInfo {

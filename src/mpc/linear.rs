@@ -372,8 +372,9 @@ impl LinearMpc {
     /// (`None`: the last solution's first input, if any). Does not allocate.
     ///
     /// # Errors
-    /// [`Error::Shape`] / [`Error::NonFinite`] for bad `x0` or references. Solver outcomes are
-    /// statuses in the solution.
+    /// [`Error::Shape`] / [`Error::NonFinite`] for bad `x0` or references;
+    /// [`Error::Numerical`] when the plan or its predicted states are not finite (data near
+    /// f64's range). Solver outcomes are statuses in the solution.
     pub fn solve(
         &mut self,
         x0: ArrayView1<'_, f64>,
@@ -455,6 +456,27 @@ impl LinearMpc {
                 }
                 next[i] = acc;
             }
+        }
+        // A "solved" plan with NaN/inf inputs or predicted states (seen from OSQP on data
+        // near f64's range, found by fuzzing) is no answer: report it, and keep it out of the
+        // next warm start and rate bound.
+        if !(self.solution.u.iter().all(|v| v.is_finite())
+            && self.solution.x.iter().all(|v| v.is_finite()))
+        {
+            self.has_solution = false;
+            self.solution.info = SolveInfo {
+                status: SolveStatus::Unsolved,
+                ..info
+            };
+            return Err(Error::Numerical {
+                what: "mpc solve",
+                detail: format!(
+                    "the {} solver's plan is not finite (status {}): the problem data or x0 \
+                     are too close to f64's range",
+                    self.solver_kind().as_str(),
+                    info.status.as_str()
+                ),
+            });
         }
         self.solution.info = info;
         // The whole solve, including forming the cost and bounds and the state roll-out.
@@ -544,6 +566,9 @@ impl LinearMpc {
                 use rayon::prelude::*;
                 par.install(|| workers.par_iter_mut().enumerate().map(run).collect())
             }
+            // Without the `rayon` feature `Par::Rayon` runs sequentially (as documented).
+            #[cfg(not(feature = "rayon"))]
+            Par::Rayon(_) => workers.iter_mut().enumerate().map(run).collect(),
         };
         results.into_iter().collect()
     }

@@ -533,8 +533,11 @@ fn bound_or(
 /// ```
 ///
 /// # Errors
-/// [`Error::InvalidValue`] when the iteration does not converge (no stabilising solution:
-/// `(A, B)` not stabilisable or `(A, Q)` with unobservable modes on the unit circle).
+/// [`Error::Shape`] naming `A` (not square, or empty), `B` (`n` rows), `Q` (`n × n`) or `R`
+/// (`m × m`, `m` = columns of `B`); [`Error::NonFinite`] naming the matrix with NaN/inf;
+/// [`Error::InvalidValue`] naming `R` when it is not positive definite, or when the
+/// iteration does not converge (no stabilising solution: `(A, B)` not stabilisable or
+/// `(A, Q)` with unobservable modes on the unit circle).
 pub fn dare(
     a: &Array2<f64>,
     b: &Array2<f64>,
@@ -543,6 +546,25 @@ pub fn dare(
 ) -> Result<Array2<f64>> {
     use nalgebra::DMatrix;
     let n = a.nrows();
+    let m = b.ncols();
+    // A public entry point: shape errors here would otherwise be nalgebra assertion panics.
+    for (name, mat, want) in [
+        ("A", a, (n, n)),
+        ("B", b, (n, m)),
+        ("Q", q, (n, n)),
+        ("R", r, (m, m)),
+    ] {
+        if mat.dim() != want || n == 0 {
+            return Err(Error::shape(
+                name,
+                format_args!(
+                    "expected shape {want:?} (A is n × n, B n × m), got {:?}",
+                    mat.dim()
+                ),
+            ));
+        }
+        check_finite(name, mat.iter())?;
+    }
     let to = |m: &Array2<f64>| DMatrix::from_fn(m.nrows(), m.ncols(), |i, j| m[[i, j]]);
     let (am, bm, qm, rm) = (to(a), to(b), to(q), to(r));
     let rinv = rm
@@ -582,7 +604,18 @@ pub fn dare(
             let Some(k) = k else { break };
             let res = &qm + am.transpose() * p * &am - am.transpose() * p * &bm * &k - p;
             let closed = &am - &bm * &k;
-            let rho = closed
+            if !closed.iter().all(|v| v.is_finite()) {
+                break;
+            }
+            // Capped Schur iteration: nalgebra's `complex_eigenvalues` iterates without limit
+            // and never returned on a badly scaled closed loop (entries ~1e115, found by
+            // fuzzing the MPC builder).
+            let Some(schur) =
+                nalgebra::linalg::Schur::try_new(closed, f64::EPSILON, 100 * n.max(1))
+            else {
+                break;
+            };
+            let rho = schur
                 .complex_eigenvalues()
                 .iter()
                 .map(|e| e.norm())

@@ -554,7 +554,6 @@ impl GpuExactGp {
             b.arg(&null);
         }
         b.arg(&mut self.grad);
-        // SAFETY: grid covers rows × 32-column tiles; kernel reads only within bounds.
         let cfg = LaunchConfig {
             grid_dim: (
                 u32::try_from(self.n.div_ceil(128)).unwrap_or(u32::MAX),
@@ -564,6 +563,9 @@ impl GpuExactGp {
             block_dim: (128, 1, 1),
             shared_mem_bytes: 0,
         };
+        // SAFETY: the arguments pushed above match the kernel's signature in number, order
+        // and type; the grid covers rows × 32-column tiles and the kernel bounds-checks
+        // every index against n before reading or writing.
         unsafe { b.launch(cfg) }.map_err(&e)?;
         drop(b);
         let g = s.clone_dtoh(&self.grad).map_err(&e)?;

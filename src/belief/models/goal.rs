@@ -204,7 +204,10 @@ impl GoalModel {
                 format_args!("expected {} values, got {}", self.goals.len(), prior.len()),
             ));
         }
-        let t = crate::belief::resample::check_weights(prior)?;
+        // Same checks as resampling weights, reported under this argument's name.
+        let t = crate::belief::resample::check_weights(prior).map_err(|e| {
+            Error::invalid_value("prior", e.to_string().trim_start_matches("weights: "))
+        })?;
         self.prior = prior.iter().map(|p| p / t).collect();
         Ok(self)
     }

@@ -183,7 +183,10 @@ struct PeriodicT {
 impl Transform for PeriodicT {
     #[inline(always)]
     fn apply<const FMA: bool>(&self, s: f64) -> f64 {
-        let s2 = sin2::<FMA>(PI * s.sqrt() / self.period);
+        // sin²(π u) has period 1 in u: reduce exactly (u − round(u) is exact in floating
+        // point) so `sin2` stays inside its |x| < 2^20 domain for any distance.
+        let u = s.sqrt() / self.period;
+        let s2 = sin2::<FMA>(PI * (u - u.round()));
         self.variance * exp::<FMA>(-2.0 * s2 / (self.ls * self.ls))
     }
 }
@@ -734,6 +737,7 @@ fn stream_fence() {
     }
 }
 
+#[cfg_attr(not(feature = "rayon"), allow(dead_code))]
 fn rows_per_block(n2: usize) -> usize {
     (32 * 1024 / n2.max(1)).max(1)
 }
@@ -835,6 +839,8 @@ pub(super) fn gradient(
     ws: &mut KernelWorkspace,
     par: Par,
 ) {
+    #[cfg(not(feature = "rayon"))]
+    let _ = par; // sequential without the feature
     let (n, d) = x.dim();
     let p = node.n_params();
     prepare(node, &x, ws);
@@ -898,6 +904,7 @@ pub(super) fn gradient(
             };
             let nblocks = n.div_ceil(DOT_BLOCK_ROWS);
             let mut partial = vec![0.0; nblocks * p];
+            #[cfg_attr(not(feature = "rayon"), allow(unused_mut))]
             let mut done = false;
             #[cfg(feature = "rayon")]
             if par.is_parallel() && n * n >= PAR_MIN_ENTRIES {

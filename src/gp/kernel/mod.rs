@@ -771,7 +771,8 @@ impl Kernel {
     ///
     /// # Errors
     /// [`Error::Shape`] for empty inputs, mismatched columns, or columns that do not match ARD
-    /// length scales; [`Error::NonFinite`] for NaN/inf inputs.
+    /// length scales; [`Error::NonFinite`] for NaN/inf inputs; [`Error::Numerical`] naming
+    /// `kernel` when finite inputs give non-finite values (overflow, e.g. |x| ~ 1e200).
     pub fn matrix(
         &self,
         x1: ArrayView2<'_, f64>,
@@ -793,6 +794,7 @@ impl Kernel {
         }
         // SAFETY: all n1 * n2 entries were initialised above.
         unsafe { buf.set_len(n1 * n2) };
+        finite_output(&buf)?;
         Array2::from_shape_vec((n1, n2), buf).map_err(|e| Error::Internal(e.to_string()))
     }
 
@@ -824,7 +826,7 @@ impl Kernel {
             }
         };
         eval::matrix(&self.node, x1, x2, out, ws, par);
-        Ok(())
+        finite_output(out)
     }
 
     /// The diagonal `k(xᵢ, xᵢ)` of `K(X, X)`.
@@ -851,6 +853,9 @@ impl Kernel {
         }
         for (i, o) in out.iter_mut().enumerate() {
             *o = self.node.diag_value(&x, i);
+            if !o.is_finite() {
+                return Err(overflow());
+            }
         }
         Ok(())
     }
@@ -894,7 +899,7 @@ impl Kernel {
             }
         };
         eval::gradient(&self.node, x, out, None, ws, par);
-        Ok(())
+        finite_output(out)
     }
 
     /// Contracts the gradient with a weight matrix without storing it:
@@ -928,8 +933,22 @@ impl Kernel {
             ));
         }
         eval::gradient(&self.node, x, out, Some(weights), ws, par);
-        Ok(())
+        finite_output(out)
     }
+}
+
+/// The error for finite inputs whose kernel values overflow (e.g. a linear kernel at 1e200,
+/// or squared distances beyond f64's range): never hand back inf/NaN posing as a covariance.
+fn overflow() -> Error {
+    Error::Numerical {
+        what: "kernel",
+        detail: "values overflow (non-finite) for these inputs; rescale the inputs".into(),
+    }
+}
+
+/// Checks a kernel output (one SIMD pass; cheap next to the kernel evaluation itself).
+fn finite_output(out: &[f64]) -> Result<()> {
+    crate::error::check_finite_slice("kernel", out).map_err(|_| overflow())
 }
 
 impl Kernel {

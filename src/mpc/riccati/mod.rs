@@ -1444,6 +1444,15 @@ impl RiccatiSolver {
         }
     }
 
+    /// Whether the primal-dual iterate holds only finite values.
+    fn iterate_is_finite(&self) -> bool {
+        [
+            &self.x, &self.u, &self.pi, &self.t, &self.lam, &self.w, &self.mu,
+        ]
+        .iter()
+        .all(|v| v.iter().all(|a| a.is_finite()))
+    }
+
     fn save_best(&mut self) {
         self.bx.copy_from_slice(&self.x);
         self.bu.copy_from_slice(&self.u);
@@ -1551,6 +1560,17 @@ impl RiccatiSolver {
         let mut iterations = 0;
         let (status, norms) = loop {
             let nm = self.residuals::<FMA>(x0);
+            // The norms are maxima that skip NaN: a NaN iterate (µ underflowing to 0/0 after a
+            // stalled dual residual, or data overflowing f64) would read as converged.
+            if !(nm.is_finite() && self.iterate_is_finite()) {
+                if best.is_finite() {
+                    // Breakdown after progress: grade the best iterate like an iteration cap.
+                    self.restore_best();
+                    let nm = self.residuals::<FMA>(x0);
+                    break (SolveStatus::MaxIterations, nm);
+                }
+                return Err(non_finite_iterate());
+            }
             if nm.primal <= eps * nm.pscale && nm.dual <= eps * nm.dscale && nm.comp <= eps {
                 break (SolveStatus::Solved, nm);
             }
@@ -1639,6 +1659,9 @@ impl RiccatiSolver {
             _ => (status, norms),
         };
         self.finish::<FMA>(x0);
+        if !self.iterate_is_finite() {
+            return Err(non_finite_iterate());
+        }
         self.info = SolveInfo {
             status,
             iterations,
@@ -1875,7 +1898,32 @@ struct Norms {
     z_l1: f64,
 }
 
+/// The error for an iterate that left f64's range before any usable iterate was found (the
+/// next solve starts cold: the failed solve never sets `has_solution`).
+fn non_finite_iterate() -> Error {
+    Error::Numerical {
+        what: "riccati solve",
+        detail: "the iterate became non-finite: the problem data or x0 overflow f64 \
+                 (rescale; |x0|·|Q| must stay well below 1e300)"
+            .into(),
+    }
+}
+
 impl Norms {
+    /// All scalar norms finite (no overflow in the residuals).
+    fn is_finite(&self) -> bool {
+        [
+            self.primal,
+            self.dual,
+            self.comp,
+            self.mu,
+            self.pscale,
+            self.dscale,
+        ]
+        .iter()
+        .all(|v| v.is_finite())
+    }
+
     /// Worst of the scaled residuals (what "best iterate" minimises).
     fn merit(&self) -> f64 {
         let m = (self.primal / self.pscale)
