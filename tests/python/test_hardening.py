@@ -484,6 +484,65 @@ def intent_specs():
         spec(name, f(getattr(ie, name)), {})
 
 
+def ops_specs():
+    """Entry points of the telemetry / pickling / load-test work (merged from main)."""
+    # GoalInference pickles before its first update (see its docs)
+    fresh_goal = lambda: ie.GoalInference(GOALS, n_particles=200, seed=3)  # noqa: E731
+    spec("GoalInference.__reduce__", m("__reduce__"), make=fresh_goal, state=goal_state)
+    g_args = fresh_goal().__reduce__()[1]
+    spec("_goal_inference_from_state", f(_core._goal_inference_from_state),
+         dict(state_json=g_args[0], predict_calls=g_args[1]),
+         scalars=dict(state_json=BAD_JSON, predict_calls=[-1, "a"]))
+    est = dict(make=engine, state=engine_state)
+    # an engine pickles before its first step (see its docs)
+    fresh_engine = lambda: ie.IntentEngine(**ENGINE_ARGS)  # noqa: E731
+    spec("IntentEngine.__reduce__", m("__reduce__"), make=fresh_engine, state=engine_state)
+    e_args = fresh_engine().__reduce__()[1]
+    spec("_intent_engine_from_state", f(_core._intent_engine_from_state),
+         dict(config_json=e_args[0], robot_goal=e_args[1]),
+         scalars=dict(config_json=BAD_JSON, robot_goal=[(NAN, 1.0), (1e300, 1.0), "a", None]))
+    # telemetry holds latencies (wall clock): compare its keys
+    spec("IntentEngine.telemetry", lambda e: sorted(e.telemetry()), **est)
+    spec("IntentEngine.set_telemetry", m("set_telemetry"), dict(on=False), scalars=dict(on=["a", None]), **est)
+    spec("IntentEngine.serve_metrics", lambda e, **a: e.serve_metrics(**a).stop(), dict(port=0),
+         scalars=dict(port=[-1, 70000, "a", None]), **est)
+    ms = dict(make=lambda: engine().serve_metrics(0))
+    spec("MetricsServer.port", lambda s_: s_.port > 0, **ms)
+    spec("MetricsServer.url", lambda s_: s_.url.startswith("http://127.0.0.1:"), **ms)
+    spec("MetricsServer.running", lambda s_: s_.running, **ms)
+    spec("MetricsServer.stop", lambda s_: (s_.stop(), s_.running)[1], **ms)
+    spec("MetricsServer.__new__", f(_core.MetricsServer), {})
+    spec("prometheus_text", lambda _, **a: "# TYPE" in ie.prometheus_text(**a), dict(engine=engine()),
+         scalars=dict(engine=[None, "a", 5]))
+    # load tests run for wall-clock time: only their bad arguments (valid runs: test_loadtest.py)
+    spec("load_test", lambda _, **a: sorted(_core.load_test(**a)), dict(engines=1, seconds=0.05, threads=1),
+         scalars=dict(engines=[0, -1, "a"], seconds=[NAN, -1.0, 0.0, "a"], deadline_ms=[NAN, -1.0, 0.0],
+                      rate_hz=[NAN, -1.0, 0.0], threads=BAD_THREADS, scenario_json=["{", "null"]))
+    spec("load_capacity", lambda _, **a: sorted(_core.load_capacity(**a)), dict(seconds=0.05, max_engines=1, threads=1),
+         scalars=dict(seconds=[NAN, -1.0, 0.0, "a"], max_engines=[0, -1], deadline_ms=[NAN, -1.0],
+                      max_miss_fraction=[NAN, -0.1, 1.5], threads=BAD_THREADS))
+    spec("replay_scene", lambda _, **a: sorted(_core.replay_scene(**a)), dict(path=SCENE_FILE, n_particles=50),
+         scalars=dict(path=["/nonexistent/obsmat.txt", None, 5], goals=[0, -1], min_frames=[-1],
+                      n_particles=[0, -1], obs_noise=[NAN, -1.0, 0.0], rationality=[NAN, -1.0]))
+
+
+def _scene_file():
+    """A small ETH/UCY-format scene (frame,ped_id,x,y; frames 10 apart = 0.4 s)."""
+    import os
+    import tempfile
+
+    rows = ["frame,ped_id,x,y"]
+    for ped, (x0, y0, vx, vy) in enumerate([(0.0, 0.0, 0.5, 0.1), (5.0, 1.0, -0.4, 0.2), (1.0, 4.0, 0.3, -0.3)]):
+        for f in range(20):
+            rows.append(f"{10 * f},{ped + 1},{x0 + 0.4 * vx * f:.3f},{y0 + 0.4 * vy * f:.3f}")
+    path = os.path.join(tempfile.mkdtemp(prefix="ie-hardening-"), "scene.csv")
+    with open(path, "w") as fh:
+        fh.write("\n".join(rows) + "\n")
+    return path
+
+
+SCENE_FILE = _scene_file()
+
 kernel_specs()
 gp_specs()
 sparse_specs()
@@ -491,6 +550,8 @@ gpu_specs()
 belief_specs()
 mpc_specs()
 intent_specs()
+if hasattr(_core, "telemetry") or hasattr(_core, "MetricsServer"):
+    ops_specs()
 BY_NAME = {s.name: s for s in SPECS}
 
 # Entry points that take no input and construct nothing (the exception classes).
@@ -546,7 +607,7 @@ def baseline(s, **over):
     return out
 
 
-CONSTRUCTORLESS = {"Decision.__new__", "MpcSolution.__new__", "QpSolution.__new__", "BackgroundFit.__new__",
+CONSTRUCTORLESS = {"MetricsServer.__new__", "Decision.__new__", "MpcSolution.__new__", "QpSolution.__new__", "BackgroundFit.__new__",
                    "Kernel.__new__", "ParticleFilter.__new__"}
 
 

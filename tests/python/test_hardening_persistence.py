@@ -89,8 +89,9 @@ def test_kernel_round_trips(k):
 
 def test_objects_without_a_saved_form_refuse_pickling_clearly():
     A, B = ie.double_integrator_model(2, 0.1)
-    for obj in (ie.GoalInference([[1.0, 1.0]], n_particles=10), ie.LinearMPC(A, B, np.eye(4), np.eye(2), 5),
-                ie.IntentEngine([[1.0, 1.0]], n_particles=10)):
+    pf = ie.ParticleFilter.linear_gaussian(np.eye(2), np.eye(2), np.eye(2), np.eye(2), np.zeros(2), np.eye(2),
+                                           n_particles=10)
+    for obj in (pf, ie.LinearMPC(A, B, np.eye(4), np.eye(2), 5)):
         with pytest.raises(TypeError):
             pickle.dumps(obj)
 
