@@ -853,7 +853,12 @@ fn load_settings(
         ));
     }
     let scenario = Scenario::from_json(scenario_json.unwrap_or(crate::DEFAULT_SCENARIO_JSON))
-        .map_err(|e| to_py(py, &e))?;
+        .map_err(|e| {
+            to_py(
+                py,
+                &super::errors::renamed(e, &[("scenario", "scenario_json")]),
+            )
+        })?;
     let s = LoadSettings {
         engines,
         seconds,
