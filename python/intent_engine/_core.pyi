@@ -285,7 +285,14 @@ class GaussianProcess:
     def from_json(json: str) -> GaussianProcess:
         """Rebuilds a model from to_json() output."""
 
-def _gp_from_state(json: Optional[str], kernel: str, one_d: bool, noise_variance: float) -> GaussianProcess: ...
+def _gp_from_state(
+    json: Optional[str],
+    kernel: str,
+    one_d: bool,
+    noise_variance: float,
+    normalize_y: bool = False,
+    max_observations: Optional[int] = None,
+) -> GaussianProcess: ...
 def _kernel_from_json(json: str) -> Kernel: ...
 
 @final

@@ -80,6 +80,13 @@ pub fn log_h(z: f64) -> f64 {
     if z > -1.0 {
         return (norm_pdf(z) + z * norm_cdf(z)).ln();
     }
+    if z < -1e3 {
+        // 1 − |z| Φ(z)/φ(z) = z⁻² − 3z⁻⁴ + 15z⁻⁶ − 105z⁻⁸ + …: the closed form below cancels
+        // catastrophically out here (and gave NaN once z² overflows); the series is exact to
+        // rounding. Past |z| ≈ 1e154 the true value is below −f64::MAX: −∞.
+        let w = 1.0 / (z * z);
+        return -0.5 * z * z - LN_SQRT_2PI + (w * (1.0 - w * (3.0 - w * (15.0 - 105.0 * w)))).ln();
+    }
     // φ(z)·(1 − |z| Φ(z)/φ(z)), with Φ(z)/φ(z) = √(π/2)·erfcx(−z/√2).
     let r = -z * erfcx(-z * std::f64::consts::FRAC_1_SQRT_2) * SQRT_PI_OVER_2;
     -0.5 * z * z - LN_SQRT_2PI + (1.0 - r).ln()
@@ -466,6 +473,41 @@ pub fn select_action(utilities: &[f64], weights: &[f64], out: &mut [f64]) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_h_far_lower_tail_is_finite_or_minus_infinity_never_nan() {
+        // Regression (issue 9 battery): std = 1e-300 below the incumbent gave NaN.
+        let mut prev = log_h(-1.0);
+        for z in [-5.0, -40.0, -999.0, -1e3, -1001.0, -1e4, -1e8, -1e150] {
+            let v = log_h(z);
+            assert!(v.is_finite() && v < prev, "log_h({z}) = {v}");
+            // h(z) ≈ φ(z)/z² in the far tail
+            let approx = -0.5 * z * z - LN_SQRT_2PI - 2.0 * (-z).ln();
+            if z <= -40.0 {
+                assert!(
+                    (v - approx).abs() <= 1e-12 * approx.abs() + 3.0 / (z * z),
+                    "{z}"
+                );
+            }
+            prev = v;
+        }
+        // the two forms agree where they meet
+        let (a, b) = (log_h(-1e3 + 1e-9), log_h(-1e3 - 1e-9));
+        assert!((a - b).abs() < 1e-9 * a.abs(), "{a} {b}");
+        assert_eq!(log_h(-1e200), f64::NEG_INFINITY);
+        assert_eq!(log_h(f64::MIN), f64::NEG_INFINITY);
+        let mut out = [0.0];
+        improvement_into(
+            Improvement::LogExpected,
+            &[0.0],
+            &[1e-300],
+            0.3,
+            0.0,
+            &mut out,
+        )
+        .expect("valid input");
+        assert_eq!(out[0], f64::NEG_INFINITY);
+    }
 
     #[test]
     fn log_ei_matches_the_exact_reference_to_1e_10_over_minus_40_to_40() {

@@ -270,7 +270,9 @@ pub fn residual_into(weights: &[f64], total: f64, u: f64, out: &mut [usize]) {
 
 /// Rejection resampling (Murray, Lee & Jacob 2016): for each output `k`, start at `k mod N`,
 /// accept with probability `w_j / w_max`, otherwise propose a uniformly random index and try
-/// again. Unbiased; every draw is independent of the others (no prefix sum), which is what
+/// again. The outputs past the last whole multiple of `N` start at a uniformly random index
+/// instead (starting them at `0, 1, …` would favour the first particles when `out.len()` is
+/// not a multiple of `N`). Unbiased; every draw is independent of the others (no prefix sum), which is what
 /// makes it the scheme for f32 weights and GPUs. `w_max` must bound every weight.
 ///
 /// ```
@@ -291,8 +293,14 @@ pub fn rejection_into<R: Rng + ?Sized>(
     if n == 0 || w_max.is_nan() || w_max <= 0.0 {
         return;
     }
+    // Own-index starts are unbiased only over whole cycles of the N particles.
+    let whole = out.len() - out.len() % n;
     for (k, o) in out.iter_mut().enumerate() {
-        let mut j = k % n;
+        let mut j = if k < whole {
+            k % n
+        } else {
+            rng.random_range(0..n)
+        };
         let mut u: f64 = rng.random();
         while u * w_max >= weights[j] {
             j = rng.random_range(0..n);
@@ -475,6 +483,34 @@ mod tests {
             let pos: Vec<f64> = (0..r).map(|k| (k as f64 + u) / r as f64 * tot).collect();
             reference.extend(reference_inverse_cdf(&resid, &pos));
             assert_eq!(out, reference, "residual n={n}");
+        }
+    }
+
+    #[test]
+    fn rejection_counts_are_unbiased_when_n_is_not_a_multiple_of_the_particles() {
+        // Regression (issue 9, hypothesis): n = 1 from two equal weights always drew index 0.
+        for (w, n_out) in [
+            (vec![1.0, 1.0], 1),
+            (vec![1.0, 2.0, 3.0], 4),
+            (vec![2.0, 1.0], 3),
+        ] {
+            let total: f64 = w.iter().sum();
+            let w_max = w.iter().copied().fold(0.0, f64::max);
+            let mut counts = vec![0.0; w.len()];
+            let seeds = 4000;
+            for seed in 0..seeds {
+                let mut out = vec![0; n_out];
+                rejection_into(&w, w_max, &mut ChaCha8Rng::seed_from_u64(seed), &mut out);
+                out.iter().for_each(|&i| counts[i] += 1.0);
+            }
+            for (c, wi) in counts.iter().zip(&w) {
+                let (mean, p) = (c / seeds as f64, wi / total);
+                let sd = (n_out as f64 * p * (1.0 - p) / seeds as f64).sqrt();
+                assert!(
+                    (mean - n_out as f64 * p).abs() < 5.0 * sd,
+                    "{w:?} {n_out}: {mean}"
+                );
+            }
         }
     }
 

@@ -875,7 +875,12 @@ fn cholesky(l: &mut [f64], ld: usize, n: usize, par: Par) -> std::result::Result
     ));
     let stack = MemStack::new(&mut mem);
     let a = MatMut::from_column_major_slice_with_stride_mut(&mut l[..(n - 1) * ld + n], n, n, ld);
-    match factor::cholesky_in_place(a, Default::default(), fpar, stack, Default::default()) {
+    // Inside the crate's pool: faer's parallel loops then never touch rayon's global pool
+    // (which a forked child cannot use).
+    let r = par.install(|| {
+        factor::cholesky_in_place(a, Default::default(), fpar, stack, Default::default()).map(drop)
+    });
+    match r {
         Ok(_) => Ok(()),
         Err(factor::LltError::NonPositivePivot { index }) => Err(index),
     }
@@ -950,15 +955,19 @@ fn neg_lml_and_grad(
         }
     }
     let fpar = faer_par(par);
-    faer::linalg::triangular_solve::solve_lower_triangular_in_place(lref, alpha.as_mut(), fpar);
+    par.install(|| {
+        faer::linalg::triangular_solve::solve_lower_triangular_in_place(lref, alpha.as_mut(), fpar);
+    });
     let zz: f64 = (0..m)
         .map(|o| (0..n).map(|i| alpha[(i, o)].powi(2)).sum::<f64>())
         .sum();
-    faer::linalg::triangular_solve::solve_upper_triangular_in_place(
-        lref.transpose(),
-        alpha.as_mut(),
-        fpar,
-    );
+    par.install(|| {
+        faer::linalg::triangular_solve::solve_upper_triangular_in_place(
+            lref.transpose(),
+            alpha.as_mut(),
+            fpar,
+        );
+    });
     let logdet: f64 = (0..n).map(|i| ls[i + i * n].ln()).sum();
     let lml =
         -0.5 * zz - m as f64 * logdet - 0.5 * (n * m) as f64 * (2.0 * std::f64::consts::PI).ln();
@@ -1037,11 +1046,14 @@ impl GaussianProcess {
                 n,
                 cap,
             );
-            faer::linalg::triangular_solve::solve_lower_triangular_in_place(
-                lref,
-                MatMut::from_column_major_slice_mut(vs, n, ns),
-                faer_par(self.settings.par),
-            );
+            let par = self.settings.par;
+            par.install(|| {
+                faer::linalg::triangular_solve::solve_lower_triangular_in_place(
+                    lref,
+                    MatMut::from_column_major_slice_mut(vs, n, ns),
+                    faer_par(par),
+                );
+            });
         }
         // mean = k*ᵀα = (L⁻¹k*)·z: no α needed.
         let mut vv = vec![0.0; ns];
@@ -1219,7 +1231,13 @@ impl GaussianProcess {
                 n,
                 cap,
             );
-            faer::linalg::triangular_solve::solve_lower_triangular_in_place(lref, v.as_mut(), fpar);
+            self.settings.par.install(|| {
+                faer::linalg::triangular_solve::solve_lower_triangular_in_place(
+                    lref,
+                    v.as_mut(),
+                    fpar,
+                );
+            });
             let mut vtv = faer::Mat::<f64>::zeros(ns, ns);
             faer::linalg::matmul::matmul(
                 vtv.as_mut(),

@@ -226,14 +226,22 @@ impl Robot {
         match &self.model {
             RobotModel::DoubleIntegrator { max_accel, .. } => {
                 let (vx, vy) = (x[2], x[3]);
-                let (mut ax, mut ay) = (-vx / control_period, -vy / control_period);
-                let norm = ax.hypot(ay);
-                if norm > *max_accel {
-                    ax *= max_accel / norm;
-                    ay *= max_accel / norm;
+                // Direction from the velocity scaled to at most 1: −v / dt overflows to ∞
+                // for a huge (finite) velocity, and ∞ · 0 gave a NaN command.
+                let s = vx.abs().max(vy.abs());
+                let (ux, uy) = if s > 0.0 {
+                    (vx / s, vy / s)
+                } else {
+                    (0.0, 0.0)
+                };
+                let n = ux.hypot(uy);
+                if s * n / control_period > *max_accel {
+                    out[0] = -max_accel * ux / n;
+                    out[1] = -max_accel * uy / n;
+                } else {
+                    out[0] = -vx / control_period;
+                    out[1] = -vy / control_period;
                 }
-                out[0] = ax;
-                out[1] = ay;
             }
             RobotModel::ArmPoint { .. } | RobotModel::Unicycle { .. } => out.fill(0.0),
             RobotModel::Custom(c) => {
@@ -350,5 +358,50 @@ pub fn simulate(model: &RobotModel, x: &mut [f64], u: &[f64], dt: f64) -> Result
             "robot",
             "custom models have no plant to simulate; step your own",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::belief::Goal;
+    use crate::intent::Workspace;
+
+    #[test]
+    fn fallback_brakes_finitely_for_any_finite_velocity() {
+        // Regression (issue 9, hypothesis): vy = 1.8e306 gave a NaN fallback command.
+        let cfg = EngineConfig::new(
+            vec![Goal {
+                x: 1.0,
+                y: 1.0,
+                radius: 0.0,
+            }],
+            Workspace {
+                x_min: 0.0,
+                x_max: 6.0,
+                y_min: 0.0,
+                y_max: 4.0,
+            },
+        );
+        let robot = Robot::new(&cfg).expect("the default robot is valid");
+        let dt = cfg.timing.control_period;
+        let mut out = [0.0; 2];
+        for v in [
+            [0.0, 0.0],
+            [0.001, 0.0],
+            [0.0, 1.797_693_134_862_316e306],
+            [-f64::MAX, f64::MAX],
+            [3.0, -4.0],
+            [1e-300, -1e-300],
+        ] {
+            robot.fallback(&[1.0, 1.0, v[0], v[1]], dt, &mut out);
+            let a = out[0].hypot(out[1]);
+            assert!(out.iter().all(|u| u.is_finite()), "{v:?}: {out:?}");
+            assert!(a <= 1.5 + 1e-12, "{v:?}: |a| = {a}");
+            // against the velocity, and exactly stopping it when that is within the limit
+            assert!(out[0] * v[0] + out[1] * v[1] <= 0.0, "{v:?}: {out:?}");
+        }
+        robot.fallback(&[1.0, 1.0, 0.003, -0.004], dt, &mut out);
+        assert_eq!(out, [-0.003 / dt, 0.004 / dt]);
     }
 }

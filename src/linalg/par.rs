@@ -46,7 +46,7 @@ impl Par {
         match self {
             Par::Seq => 1,
             #[cfg(feature = "rayon")]
-            Par::Rayon(0) => rayon::current_num_threads(),
+            Par::Rayon(0) => all_cores(),
             #[cfg(feature = "rayon")]
             Par::Rayon(k) => k,
             #[cfg(not(feature = "rayon"))]
@@ -62,10 +62,15 @@ impl Par {
 
     /// Runs `f` inside the thread pool this setting names, so that rayon iterators inside `f`
     /// use it.
+    ///
+    /// Every pool is the crate's own (`Rayon(0)` too: a pool of all cores, not rayon's global
+    /// one) and belongs to one process: in a child made by `fork`, where none of the parent's
+    /// pool threads exist, the first parallel call builds fresh pools instead of waiting
+    /// forever on the parent's.
     pub fn install<R: Send>(self, f: impl FnOnce() -> R + Send) -> R {
         match self {
             #[cfg(feature = "rayon")]
-            Par::Rayon(k) if k > 1 => match pool(k) {
+            Par::Rayon(_) if self.num_threads() > 1 => match pool(self.num_threads()) {
                 Some(p) => p.install(f),
                 None => f(),
             },
@@ -74,15 +79,42 @@ impl Par {
     }
 }
 
-/// A crate-owned pool of `k` threads, built once per size and kept for the process lifetime.
+/// The number of cores this process may use (1 if unknown).
+#[cfg(feature = "rayon")]
+fn all_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// The crate's pools of one process, by size.
+#[cfg(feature = "rayon")]
+struct Pools {
+    pid: u32,
+    by_size: HashMap<usize, Arc<rayon::ThreadPool>>,
+}
+
+/// A crate-owned pool of `k` threads, built once per size and process and kept for the
+/// process lifetime.
 #[cfg(feature = "rayon")]
 fn pool(k: usize) -> Option<Arc<rayon::ThreadPool>> {
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
-    let pools = POOLS.get_or_init(|| Mutex::new(HashMap::new()));
+    static POOLS: OnceLock<Mutex<Pools>> = OnceLock::new();
+    let pools = POOLS.get_or_init(|| {
+        Mutex::new(Pools {
+            pid: std::process::id(),
+            by_size: HashMap::new(),
+        })
+    });
     let mut guard = pools
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(p) = guard.get(&k) {
+    let pid = std::process::id();
+    if guard.pid != pid {
+        // A forked child: the parent's pool threads were not copied, so a job sent to those
+        // pools would never run. Leak them (dropping one would signal threads that do not
+        // exist here) and build new pools for this process.
+        guard.by_size.drain().for_each(|(_, p)| std::mem::forget(p));
+        guard.pid = pid;
+    }
+    if let Some(p) = guard.by_size.get(&k) {
         return Some(Arc::clone(p));
     }
     // A pool that cannot be built (thread limits) degrades to the caller's thread.
@@ -92,6 +124,6 @@ fn pool(k: usize) -> Option<Arc<rayon::ThreadPool>> {
             .build()
             .ok()?,
     );
-    guard.insert(k, Arc::clone(&p));
+    guard.by_size.insert(k, Arc::clone(&p));
     Some(p)
 }

@@ -1,9 +1,11 @@
 //! The array boundary: the one place that turns Python input into checked NumPy views.
 //!
-//! float64 C-contiguous arrays are borrowed without copying. Lists/tuples and float16/32
-//! arrays are converted to float64. Integer, bool, complex and object dtypes, arrays that are
-//! not C-contiguous, and wrong dimensionality are rejected with an `InvalidInputError` that
-//! names the argument. Finiteness is checked by the Rust core, which also names the argument.
+//! float64 C-contiguous arrays are borrowed without copying (read-only ones too). Lists/tuples
+//! and float16/32 arrays are converted to float64; non-contiguous views (transposed, strided,
+//! negative strides) are copied to C order, so they give the answer of the contiguous copy.
+//! Integer, bool, complex and object dtypes and wrong dimensionality are rejected with an
+//! `InvalidInputError` that names the argument. Finiteness is checked by the Rust core, which
+//! also names the argument.
 
 use numpy::{
     PyArray1, PyArray2, PyArrayDescrMethods, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
@@ -82,15 +84,20 @@ fn as_f64_array<'py>(
         }
     };
     if !arr.is_c_contiguous() {
-        return Err(invalid(
-            py,
-            name,
-            format_args!(
-                "array is not C-contiguous (a transposed or strided view); pass np.ascontiguousarray({name})"
-            ),
-        ));
+        // Transposed, strided or negative-stride views: one C-ordered copy, so the answer is
+        // that of the contiguous array (the kernels read rows as slices).
+        return py
+            .import("numpy")?
+            .call_method1("ascontiguousarray", (arr,))?
+            .cast_into::<PyUntypedArray>()
+            .map_err(|_| invalid(py, name, "could not make a contiguous copy"));
     }
     Ok(arr)
+}
+
+/// `InvalidInputError` naming `name` unless every value is finite (the core's message).
+pub(crate) fn check_finite(py: Python<'_>, name: &'static str, v: &[f64]) -> PyResult<()> {
+    crate::error::check_finite(name, v).map_err(|e| super::errors::to_py(py, &e))
 }
 
 /// A read-only `(n, d)` float64 view of `obj`.

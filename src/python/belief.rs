@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 
 use super::array;
-use super::errors::{invalid, run, to_py};
+use super::errors::{invalid, run, run_renamed, to_py};
 use crate::belief::acquisition::{self as acq, Improvement, ParticleUtilities};
 use crate::belief::{
     resample, FilterSettings, Goal, GoalInference, GoalModel, GoalModelSettings, GoalVelocity,
@@ -61,7 +61,9 @@ pub(crate) fn point_arg(obj: &Bound<'_, PyAny>, name: &'static str) -> PyResult<
             format_args!("expected 2 values [x, y], got {}", v.len()),
         ));
     }
-    Ok([v[0], v[1]])
+    let p = [v[0], v[1]];
+    array::check_finite(obj.py(), name, &p)?;
+    Ok(p)
 }
 
 /// "constant_speed" (walk at `speed` toward the goal) or "heading" (keep the current speed,
@@ -335,6 +337,13 @@ fn flat(obj: &Bound<'_, PyAny>, name: &'static str) -> PyResult<(Vec<f64>, usize
     let m = array::matrix(obj, name)?;
     let a = m.as_array();
     let (r, c) = a.dim();
+    if r == 0 || c == 0 {
+        return Err(invalid(
+            obj.py(),
+            name,
+            format_args!("must not be empty, got shape ({r}, {c})"),
+        ));
+    }
     Ok((a.iter().copied().collect(), r, c))
 }
 
@@ -476,10 +485,11 @@ impl PyParticleFilter {
     /// Assimilates one observation; returns "ok", "resampled" or "reinitialised".
     fn step(&mut self, py: Python<'_>, y: &Bound<'_, PyAny>) -> PyResult<&'static str> {
         let v = array::vector(y, "y")?.as_array().to_vec();
+        let y = &[("observation", "y")];
         let info = match &mut self.inner {
-            AnyFilter::Lg(f) => run(py, || f.step(&v[..]))?,
-            AnyFilter::Goal(f) => run(py, || f.step(&v[..]))?,
-            AnyFilter::Gp(f) => run(py, || f.step(&v[..]))?,
+            AnyFilter::Lg(f) => run_renamed(py, y, || f.step(&v[..]))?,
+            AnyFilter::Goal(f) => run_renamed(py, y, || f.step(&v[..]))?,
+            AnyFilter::Gp(f) => run_renamed(py, y, || f.step(&v[..]))?,
         };
         Ok(status_str(&info))
     }

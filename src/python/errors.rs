@@ -119,6 +119,41 @@ pub(crate) fn run<T: Send>(
     finish(py, py.detach(|| catch_unwind(AssertUnwindSafe(f))))
 }
 
+/// The core's argument name replaced by the binding's where they differ (e.g. the core's
+/// `observation` is Python's `z`), so the message names what the caller passed.
+pub(crate) fn renamed(e: Error, renames: &[(&'static str, &'static str)]) -> Error {
+    let to = |name: &'static str| {
+        renames
+            .iter()
+            .find(|(from, _)| *from == name)
+            .map_or(name, |(_, to)| *to)
+    };
+    match e {
+        Error::Shape { name, detail } => Error::Shape {
+            name: to(name),
+            detail,
+        },
+        Error::NonFinite { name, index } => Error::NonFinite {
+            name: to(name),
+            index,
+        },
+        Error::InvalidValue { name, detail } => Error::InvalidValue {
+            name: to(name),
+            detail,
+        },
+        other => other,
+    }
+}
+
+/// As [`run`], with the core's argument names mapped to Python's (see [`renamed`]).
+pub(crate) fn run_renamed<T: Send>(
+    py: Python<'_>,
+    renames: &[(&'static str, &'static str)],
+    f: impl FnOnce() -> crate::Result<T> + Send,
+) -> PyResult<T> {
+    run(py, || f().map_err(|e| renamed(e, renames)))
+}
+
 /// As [`run`], but attached: for calls of a few microseconds, where releasing and re-taking
 /// the interpreter would cost a noticeable share.
 pub(crate) fn run_attached<T>(py: Python<'_>, f: impl FnOnce() -> crate::Result<T>) -> PyResult<T> {

@@ -7,7 +7,7 @@ use pyo3::types::{PyDict, PyTuple};
 use pyo3::IntoPyObjectExt;
 
 use super::array;
-use super::errors::{invalid, run, to_py};
+use super::errors::{invalid, run, run_renamed, to_py};
 use super::kernels::{wrap, PyKernel};
 use crate::gp::{GaussianProcess, GpSettings, GpWorkspace, HyperBounds, OptimizeSettings};
 
@@ -250,7 +250,11 @@ impl PyGaussianProcess {
     ) -> PyResult<Py<PyAny>> {
         let gp = &self.inner;
         let params = match theta {
-            Some(t) => array::vector(t, "theta")?.as_array().to_vec(),
+            Some(t) => {
+                let t = array::vector(t, "theta")?.as_array().to_vec();
+                array::check_finite(py, "theta", &t)?;
+                t
+            }
             None if eval_gradient => {
                 let mut p = gp.kernel().theta();
                 p.push(gp.noise_variance().max(1e-300).ln());
@@ -258,7 +262,9 @@ impl PyGaussianProcess {
             }
             None => return run(py, || gp.log_marginal_likelihood())?.into_py_any(py),
         };
-        let (v, g) = run(py, || gp.log_marginal_likelihood_gradient(&params))?;
+        let (v, g) = run_renamed(py, &[("params", "theta")], || {
+            gp.log_marginal_likelihood_gradient(&params)
+        })?;
         if eval_gradient {
             (v, PyArray1::from_vec(py, g)).into_py_any(py)
         } else {
@@ -430,6 +436,9 @@ impl PyGaussianProcess {
                 kernel.into_py_any(py)?,
                 me.one_d.into_py_any(py)?,
                 me.inner.noise_variance().into_py_any(py)?,
+                // settings an unfitted model must keep (a fitted one has them in its JSON)
+                me.inner.settings().normalize_y.into_py_any(py)?,
+                me.inner.settings().max_observations.into_py_any(py)?,
             ],
         )?;
         Ok((cls, args))
@@ -483,14 +492,18 @@ impl PyBackgroundFit {
     }
 }
 
-/// Pickle support: rebuilds a GaussianProcess from its JSON (or an unfitted one).
+/// Pickle support: rebuilds a GaussianProcess from its JSON (or an unfitted one with its
+/// settings; the two trailing arguments default for pickles of earlier versions).
 #[pyfunction]
+#[pyo3(signature = (json, kernel, one_d, noise_variance, normalize_y=false, max_observations=None))]
 fn _gp_from_state(
     py: Python<'_>,
     json: Option<&str>,
     kernel: &str,
     one_d: bool,
     noise_variance: f64,
+    normalize_y: bool,
+    max_observations: Option<usize>,
 ) -> PyResult<PyGaussianProcess> {
     match json {
         Some(j) => {
@@ -502,11 +515,14 @@ fn _gp_from_state(
             })
         }
         None => {
-            let k = crate::gp::Kernel::from_json(kernel).map_err(|e| to_py(py, &e))?;
+            let k = crate::gp::Kernel::from_json(kernel)
+                .map_err(|e| to_py(py, &super::errors::renamed(e, &[("json", "kernel")])))?;
             let inner = GaussianProcess::new(
                 k,
                 GpSettings {
                     noise_variance,
+                    normalize_y,
+                    max_observations,
                     ..GpSettings::default()
                 },
             )

@@ -260,6 +260,20 @@ impl PyIntentEngine {
         telemetry: bool,
     ) -> PyResult<Self> {
         let goals = goals_arg(goals)?;
+        // Settings of the robot models not chosen are still checked: a NaN is never accepted.
+        for (name, v) in [
+            ("max_turn_rate", max_turn_rate),
+            ("lookahead", lookahead),
+            ("arm_reach", arm_reach),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(invalid(
+                    py,
+                    name,
+                    format_args!("must be finite and > 0, got {v}"),
+                ));
+            }
+        }
         let (x_min, x_max, y_min, y_max) = workspace;
         let mut cfg = EngineConfig::new(
             goals,
@@ -365,7 +379,8 @@ impl PyIntentEngine {
     /// The engine of a scenario given as JSON text (the format of the embedded one).
     #[staticmethod]
     fn from_scenario_json(py: Python<'_>, text: &str) -> PyResult<Self> {
-        let scn = Scenario::from_json(text).map_err(|e| to_py(py, &e))?;
+        let scn = Scenario::from_json(text)
+            .map_err(|e| to_py(py, &super::errors::renamed(e, &[("scenario", "text")])))?;
         let mut inner = IntentEngine::new(scn.config.clone()).map_err(|e| to_py(py, &e))?;
         inner
             .set_robot_goal(scn.robot.waypoints[0])
@@ -693,7 +708,21 @@ fn run_scenario<'py>(
     relaxed_budgets: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let mut scn = Scenario::from_json(scenario_json.unwrap_or(crate::DEFAULT_SCENARIO_JSON))
-        .map_err(|e| to_py(py, &e))?;
+        .map_err(|e| {
+            to_py(
+                py,
+                &super::errors::renamed(e, &[("scenario", "scenario_json")]),
+            )
+        })?;
+    if let Some(cb) = progress {
+        if !cb.is_callable() {
+            return Err(invalid(
+                py,
+                "progress",
+                "must be a callable progress(done, total) or None",
+            ));
+        }
+    }
     if relaxed_budgets {
         let t = &mut scn.config.timing;
         let one = std::time::Duration::from_secs(1);
@@ -704,15 +733,20 @@ fn run_scenario<'py>(
             t.step_budget,
         ) = (one, one, one, one);
     }
+    // The simulation runs detached (other Python threads keep running); the callback
+    // re-attaches for each progress report.
+    let progress = progress.map(|cb| cb.clone().unbind());
     let mut cb_err: Option<PyErr> = None;
-    let run = simulate(&scn, |done, total| {
-        if let (Some(cb), None) = (progress, &cb_err) {
-            if let Err(e) = cb.call1((done, total)) {
-                cb_err = Some(e);
+    let scn_ref = &scn;
+    let run = super::errors::run(py, || {
+        simulate(scn_ref, |done, total| {
+            if let (Some(cb), None) = (&progress, &cb_err) {
+                if let Err(e) = Python::attach(|py| cb.call1(py, (done, total)).map(drop)) {
+                    cb_err = Some(e);
+                }
             }
-        }
-    })
-    .map_err(|e| to_py(py, &e))?;
+        })
+    })?;
     if let Some(e) = cb_err {
         return Err(e);
     }
@@ -819,7 +853,12 @@ fn load_settings(
         ));
     }
     let scenario = Scenario::from_json(scenario_json.unwrap_or(crate::DEFAULT_SCENARIO_JSON))
-        .map_err(|e| to_py(py, &e))?;
+        .map_err(|e| {
+            to_py(
+                py,
+                &super::errors::renamed(e, &[("scenario", "scenario_json")]),
+            )
+        })?;
     let s = LoadSettings {
         engines,
         seconds,

@@ -7,7 +7,7 @@ use pyo3::types::PyDict;
 use pyo3::PyClassInitializer;
 
 use super::array;
-use super::errors::{run, to_py};
+use super::errors::{invalid, run, to_py};
 use crate::gp::{Kernel, KernelWorkspace, MaternNu};
 
 /// Base class of all kernels. Kernels are immutable; compose them with `+` and `*`.
@@ -59,9 +59,15 @@ fn operand(other: &Bound<'_, PyAny>) -> PyResult<Option<Kernel>> {
         return Ok(Some(k.get().inner.clone()));
     }
     match other.extract::<f64>() {
-        Ok(v) => Kernel::constant(v)
-            .map(Some)
-            .map_err(|e| to_py(other.py(), &e)),
+        Ok(v) => Kernel::constant(v).map(Some).map_err(|_| {
+            invalid(
+                other.py(),
+                "other",
+                format_args!(
+                    "a number combined with a kernel must be positive and finite, got {v}"
+                ),
+            )
+        }),
         Err(_) => Ok(None),
     }
 }

@@ -10,7 +10,7 @@ use numpy::{
 use pyo3::prelude::*;
 
 use super::array;
-use super::errors::{invalid, run, run_attached, to_py};
+use super::errors::{invalid, run, run_attached, run_renamed, to_py};
 use crate::mpc::qp::{solve_qp as rust_solve_qp, QpProblem, QpSolution};
 use crate::mpc::{
     KeepoutMode, LinearMpc, MpcProblem, MpcSettings, MpcSolution, MpcSolverKind, OwnedReference,
@@ -229,6 +229,27 @@ impl PyLinearMpc {
         let (u_min, u_max) = (opt_vec(u_min, "u_min")?, opt_vec(u_max, "u_max")?);
         let (x_min, x_max) = (opt_vec(x_min, "x_min")?, opt_vec(x_max, "x_max")?);
         let du_max = opt_vec(du_max, "du_max")?;
+        for (name, v, min_ok) in [
+            ("keepout_penalty", keepout_penalty, keepout_penalty >= 0.0),
+            (
+                "keepout_quadratic",
+                keepout_quadratic,
+                keepout_quadratic > 0.0,
+            ),
+        ] {
+            if !(v.is_finite() && min_ok) {
+                let need = if name == "keepout_penalty" {
+                    ">= 0"
+                } else {
+                    "> 0"
+                };
+                return Err(invalid(
+                    py,
+                    name,
+                    format_args!("must be finite and {need}, got {v}"),
+                ));
+            }
+        }
         let mode = if keepout_soft {
             KeepoutMode::Soft {
                 l1: keepout_penalty,
@@ -381,7 +402,7 @@ impl PyLinearMpc {
             }
         };
         let inner = &mut self.inner;
-        let sols = run(py, move || {
+        let sols = run_renamed(py, &[("x0", "x0s")], move || {
             inner.solve_scenarios(
                 x0s.view(),
                 keep.as_ref().map(|(a, b)| (a.view(), b.view())),

@@ -172,7 +172,7 @@ def test_bad_input(rng):
         (lambda: gp.fit(X, np.full(20, np.inf)), "y"),
         (lambda: gp.sample(X, n_samples=-2), "n_samples"),
         (lambda: gp.optimize(n_restarts=-1), "n_restarts"),
-        (lambda: gp.log_marginal_likelihood([0.0]), "params"),
+        (lambda: gp.log_marginal_likelihood([0.0]), "theta"),
         (lambda: gp.predict_gradient([0.0]), "x"),
         (lambda: GaussianProcess(RBF(1.0), noise_variance=-1.0), "noise_variance"),
         (lambda: GaussianProcess(RBF(1.0), max_observations=0), "max_observations"),

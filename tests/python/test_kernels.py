@@ -124,7 +124,7 @@ def test_composition_with_numbers(rng):
     assert isinstance(Product(k, Constant(2.0)), Product)
     with pytest.raises(TypeError):
         k + "a"
-    with pytest.raises(ie.InvalidInputError, match="value"):
+    with pytest.raises(ie.InvalidInputError, match="other"):
         k * -1.0
 
 
