@@ -286,45 +286,59 @@ fn condensed_active_set_equals_the_sparse_reference_with_active_constraints() {
 fn soft_keepout_is_exact_when_reachable_and_reports_slack_when_not() {
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let c = random_case(&mut rng, 4, 2, 12);
-    let (l1, l2) = (1e3, 1.0);
-    let prob = problem(&c, false)
-        .with_keepout_mode(KeepoutMode::Soft { l1, l2 })
-        .unwrap();
-    let mut mpc = LinearMpc::new(prob, MpcSettings::default()).unwrap();
-    let p_term = mpc.terminal_cost().clone();
     let x0 = Array1::from(vec![1.5, -0.5, 0.3, 0.0]);
-    let x_ref = Array1::zeros(4);
-    for offset in [0.2, -0.2, -5.0] {
-        // Keep x_k[1] ≤ offset (the last is unreachable within the input bounds).
-        let mut normals = Array3::zeros((12, 1, 4));
-        normals.slice_mut(s![.., 0, 1]).fill(1.0);
-        let offsets = Array2::from_elem((12, 1), offset);
-        mpc.set_keepout(normals.view(), offsets.view()).unwrap();
-        let sol = mpc
-            .solve(x0.view(), Reference::Zero, Reference::Zero, None)
-            .unwrap()
-            .clone();
-        let (u_ref, slack) = reference(
-            &c,
-            &p_term,
-            &x0,
-            &x_ref,
-            Some((&normals, &offsets, l1, l2)),
-            false,
-            None,
-        );
-        assert!(
-            max_diff(&sol.u, &u_ref) < 1e-6,
-            "offset {offset}: {}",
-            max_diff(&sol.u, &u_ref)
-        );
-        assert!((sol.info.max_violation - slack).abs() < 1e-6);
-        if offset == -5.0 {
-            assert!(
-                sol.info.max_violation > 1.0,
-                "unreachable keep-out must show slack"
+    // Soft keep-outs are solved hard first and switch to the slack problem only when needed:
+    // the sequences cover hard → slack (unreachable, or a multiplier above a small l1) →
+    // hard again, each hot-started from the previous solve.
+    for (l1, offsets) in [
+        (1e3, vec![0.2, -0.2, -5.0, 0.2, -0.2, -5.0]),
+        (0.5, vec![0.2, -0.2, 0.2]),
+    ] {
+        let l2 = 1.0;
+        let prob = problem(&c, false)
+            .with_keepout_mode(KeepoutMode::Soft { l1, l2 })
+            .unwrap();
+        let mut mpc = LinearMpc::new(prob, MpcSettings::default()).unwrap();
+        let p_term = mpc.terminal_cost().clone();
+        let x_ref = Array1::zeros(4);
+        for offset in offsets {
+            // Keep x_k[1] ≤ offset (the last is unreachable within the input bounds).
+            let mut normals = Array3::zeros((12, 1, 4));
+            normals.slice_mut(s![.., 0, 1]).fill(1.0);
+            let offsets = Array2::from_elem((12, 1), offset);
+            mpc.set_keepout(normals.view(), offsets.view()).unwrap();
+            let sol = mpc
+                .solve(x0.view(), Reference::Zero, Reference::Zero, None)
+                .unwrap()
+                .clone();
+            let (u_ref, slack) = reference(
+                &c,
+                &p_term,
+                &x0,
+                &x_ref,
+                Some((&normals, &offsets, l1, l2)),
+                false,
+                None,
             );
-            assert_eq!(sol.info.status, SolveStatus::Solved);
+            assert!(
+                max_diff(&sol.u, &u_ref) < 1e-6,
+                "offset {offset}: {}",
+                max_diff(&sol.u, &u_ref)
+            );
+            assert!((sol.info.max_violation - slack).abs() < 1e-6);
+            if offset == -5.0 {
+                assert!(
+                    sol.info.max_violation > 1.0,
+                    "unreachable keep-out must show slack"
+                );
+                assert_eq!(sol.info.status, SolveStatus::Solved);
+            }
+            if l1 == 0.5 && offset == -0.2 {
+                assert!(
+                    sol.info.max_violation > 1e-3,
+                    "a cheap penalty must be used"
+                );
+            }
         }
     }
     // Hard mode: the unreachable keep-out is primal infeasible, never "solved".

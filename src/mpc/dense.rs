@@ -585,36 +585,71 @@ impl ActiveSetSolver {
     /// each constraint through `map` (return `None` to drop it) — e.g. a one-stage shift.
     pub fn hint_from_last(&mut self, mut map: impl FnMut(ConstraintRef) -> Option<ConstraintRef>) {
         self.hint_next.clear();
-        let m = self.me + self.mi;
-        for &c in &self.active {
-            let r = c.row();
-            let cr = if r < self.me {
+        for i in 0..self.active.len() {
+            let Some(cr) = self.constraint_ref(self.active[i]) else {
                 continue;
-            } else if r < m {
-                ConstraintRef::Row {
-                    index: r - self.me,
-                    upper: c.upper(),
-                }
-            } else {
-                ConstraintRef::Bound {
-                    index: r - m,
-                    upper: c.upper(),
-                }
             };
-            if let Some(mapped) = map(cr) {
-                let id = match mapped {
-                    ConstraintRef::Row { index, upper } if index < self.mi => {
-                        Cid::new(self.me + index, upper as usize)
-                    }
-                    ConstraintRef::Bound { index, upper } if index < self.n => {
-                        Cid::new(m + index, upper as usize)
-                    }
-                    _ => continue,
-                };
+            if let Some(id) = map(cr).and_then(|c| self.cid(c)) {
                 self.hint_next.push(id);
             }
         }
         std::mem::swap(&mut self.hint, &mut self.hint_next);
+    }
+
+    /// The final working set of the last solve (general rows and bounds; equality rows, always
+    /// active, are left out), e.g. to seed another solver with [`Self::restart_with_hint`].
+    pub fn active_constraints(&self) -> impl Iterator<Item = ConstraintRef> + '_ {
+        self.active.iter().filter_map(|&c| self.constraint_ref(c))
+    }
+
+    /// Drops the working set and its factorisation, so the next solve starts from the
+    /// unconstrained minimiser, and takes `guess` as the hint: its constraints are added first
+    /// wherever violated. For switching between solvers of related problems, where the last
+    /// working set of this one is stale. Entries out of range are ignored; at most `n + rows + 1`
+    /// are kept (no allocation).
+    pub fn restart_with_hint(&mut self, guess: impl IntoIterator<Item = ConstraintRef>) {
+        self.forget_active_set();
+        for c in guess {
+            if self.hint.len() == self.hint.capacity() {
+                break;
+            }
+            if let Some(id) = self.cid(c) {
+                self.hint.push(id);
+            }
+        }
+    }
+
+    /// The public name of an internal constraint id (`None` for an equality row).
+    fn constraint_ref(&self, c: Cid) -> Option<ConstraintRef> {
+        let r = c.row();
+        let m = self.me + self.mi;
+        if r < self.me {
+            None
+        } else if r < m {
+            Some(ConstraintRef::Row {
+                index: r - self.me,
+                upper: c.upper(),
+            })
+        } else {
+            Some(ConstraintRef::Bound {
+                index: r - m,
+                upper: c.upper(),
+            })
+        }
+    }
+
+    /// The internal id of a constraint (`None` when out of range).
+    fn cid(&self, c: ConstraintRef) -> Option<Cid> {
+        let m = self.me + self.mi;
+        match c {
+            ConstraintRef::Row { index, upper } if index < self.mi => {
+                Some(Cid::new(self.me + index, upper as usize))
+            }
+            ConstraintRef::Bound { index, upper } if index < self.n => {
+                Some(Cid::new(m + index, upper as usize))
+            }
+            _ => None,
+        }
     }
 
     /// The primal solution (or best iterate) of the last solve.
