@@ -517,7 +517,7 @@ impl Condensed {
         let unreachable = self
             .ko_zero
             .iter()
-            .zip(&self.hi.as_slice().unwrap_or(&[])[self.ko_start..])
+            .zip(self.hi.iter().skip(self.ko_start))
             .any(|(&z, &h)| z && h < 0.0);
         if self.soft_next || unreachable {
             return Ok(None);
