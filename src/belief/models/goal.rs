@@ -394,6 +394,11 @@ struct KernelConsts {
     speed: f64,
     velocity: GoalVelocity,
     switching: bool,
+    /// The observation and its likelihood's constants: `log N(z; p, σ²I) = cz·|z − p|² + k0`.
+    zx: f64,
+    zy: f64,
+    cz: f64,
+    k0: f64,
 }
 
 impl<'a, I: Iterator<Item = &'a mut [f64]>> SimdTask for GoalKernel<'a, I> {
@@ -405,7 +410,7 @@ impl<'a, I: Iterator<Item = &'a mut [f64]>> SimdTask for GoalKernel<'a, I> {
             mut data,
             key_u,
             key_n,
-            mut obs,
+            obs,
         } = self;
         let s = &m.s;
         let k = m.goals.len();
@@ -418,7 +423,14 @@ impl<'a, I: Iterator<Item = &'a mut [f64]>> SimdTask for GoalKernel<'a, I> {
         for r in data.take(k) {
             rows.push(r);
         }
+        let [zx, zy] = obs.as_ref().map_or([0.0; 2], |o| o.0);
+        let sig = s.obs_noise;
+        let mut logw = obs.map(|o| o.1);
         let c = KernelConsts {
+            zx,
+            zy,
+            cz: -0.5 / (sig * sig),
+            k0: -(2.0 * std::f64::consts::PI * sig * sig).ln(),
             a: s.rationality * s.dt,
             sd: m.sd(),
             dt: s.dt,
@@ -429,19 +441,29 @@ impl<'a, I: Iterator<Item = &'a mut [f64]>> SimdTask for GoalKernel<'a, I> {
             velocity: s.velocity,
             switching: s.switch_prob > 0.0,
         };
+        // Target velocities of the first goals, kept between the kernel's two goal loops
+        // (allocated once per call, not per block: zeroing it per block cost a memset of
+        // 128 bytes per particle).
+        let mut kept = [[0.0; LANES]; 2 * KEPT_GOALS];
         let len = px.len();
         let full = len / LANES * LANES;
         let mut i0 = 0;
         while i0 < full {
-            goal_block::<FMA, LANES>(m, &c, i0, key_u, key_n, px, py, vx, vy, &mut rows, &mut obs);
+            goal_block::<FMA, LANES>(
+                m, &c, i0, key_u, key_n, px, py, vx, vy, &mut rows, &mut kept, &mut logw,
+            );
             i0 += LANES;
         }
         while i0 + 8 <= len {
-            goal_block::<FMA, 8>(m, &c, i0, key_u, key_n, px, py, vx, vy, &mut rows, &mut obs);
+            goal_block::<FMA, 8>(
+                m, &c, i0, key_u, key_n, px, py, vx, vy, &mut rows, &mut kept, &mut logw,
+            );
             i0 += 8;
         }
         while i0 < len {
-            goal_block::<FMA, 1>(m, &c, i0, key_u, key_n, px, py, vx, vy, &mut rows, &mut obs);
+            goal_block::<FMA, 1>(
+                m, &c, i0, key_u, key_n, px, py, vx, vy, &mut rows, &mut kept, &mut logw,
+            );
             i0 += 1;
         }
     }
@@ -514,7 +536,8 @@ fn goal_block<const FMA: bool, const L: usize>(
     vx: &mut [f64],
     vy: &mut [f64],
     rows: &mut smallvec_rows::Rows<'_>,
-    obs: &mut Option<([f64; 2], &mut [f64])>,
+    kept: &mut [[f64; LANES]; 2 * KEPT_GOALS],
+    logw: &mut Option<&mut [f64]>,
 ) {
     let k = m.goals.len();
     let (Some(px), Some(py), Some(vx), Some(vy)) = (
@@ -534,13 +557,12 @@ fn goal_block<const FMA: bool, const L: usize>(
     }
     let (ox, oy, ovx, ovy) = (*px, *py, *vx, *vy);
     let (mut tx, mut ty) = ([0.0; L], [0.0; L]);
-    // Target velocities of the first goals, kept for the second goal loop (beyond
-    // `KEPT_GOALS` goals they are recomputed there).
-    let mut kept = [[0.0; L]; 2 * KEPT_GOALS];
+    // Target velocities of the first `KEPT_GOALS` goals are kept in `kept` for the second goal
+    // loop (beyond them they are recomputed there).
     // 1. Goal switching (HMM prediction), then the goal draw: the first goal whose
     //    cumulative probability exceeds u (the last one if rounding leaves u above them all);
     //    its target velocity is kept in (sx, sy).
-    let (mut cum, mut sx, mut sy) = ([0.0; L], [0.0; L], [0.0; L]);
+    let (mut cum, mut sx, mut sy) = ([0.0; L], [0.0f64; L], [0.0f64; L]);
     for (g, goal) in m.goals.iter().enumerate() {
         let Some(r) = lanes::<L>(rows.get(g), i0) else {
             return;
@@ -552,16 +574,20 @@ fn goal_block<const FMA: bool, const L: usize>(
         }
         target_velocity::<L>(c, goal, &ox, &oy, &ovx, &ovy, &mut tx, &mut ty);
         if g < KEPT_GOALS {
-            kept[2 * g] = tx;
-            kept[2 * g + 1] = ty;
+            kept[2 * g][..L].copy_from_slice(&tx);
+            kept[2 * g + 1][..L].copy_from_slice(&ty);
         }
         let last = g + 1 == k;
         for l in 0..L {
             let prev = cum[l];
             cum[l] = prev + r[l];
-            let pick = ug[l] >= prev && (last || ug[l] < cum[l]);
-            sx[l] = if pick { tx[l] } else { sx[l] };
-            sy[l] = if pick { ty[l] } else { sy[l] };
+            // `&` and `|`, not `&&`/`||`: no branch, so the loop vectorises.
+            let pick = (ug[l] >= prev) & (last | (ug[l] < cum[l]));
+            // A bitwise blend: LLVM turned `if pick { tx } else { sx }` into a branch on
+            // which array to load from, which kept this loop scalar.
+            let mask = u64::from(pick).wrapping_neg();
+            sx[l] = f64::from_bits((tx[l].to_bits() & mask) | (sx[l].to_bits() & !mask));
+            sy[l] = f64::from_bits((ty[l].to_bits() & mask) | (sy[l].to_bits() & !mask));
         }
     }
     // 2. New velocity and position.
@@ -596,7 +622,8 @@ fn goal_block<const FMA: bool, const L: usize>(
             return;
         };
         if g < KEPT_GOALS {
-            (tx, ty) = (kept[2 * g], kept[2 * g + 1]);
+            tx.copy_from_slice(&kept[2 * g][..L]);
+            ty.copy_from_slice(&kept[2 * g + 1][..L]);
         } else {
             target_velocity::<L>(c, goal, &ox, &oy, &ovx, &ovy, &mut tx, &mut ty);
         }
@@ -626,15 +653,12 @@ fn goal_block<const FMA: bool, const L: usize>(
         }
     }
     // 4. Observation log-likelihood, while the new positions are in registers.
-    if let Some(([zx, zy], logw)) = obs.as_mut() {
-        let sig = m.s.obs_noise;
-        let cz = -0.5 / (sig * sig);
-        let k0 = -(2.0 * std::f64::consts::PI * sig * sig).ln();
-        if let Some(lw) = lanes::<L>(logw, i0) {
-            for l in 0..L {
-                let (dx, dy) = (*zx - px[l], *zy - py[l]);
-                lw[l] += simd::mul_add::<FMA>(cz, dx * dx + dy * dy, k0);
-            }
+    // The constants come by value from `c` so that LLVM vectorises the loop.
+    if let Some(lw) = logw.as_deref_mut().and_then(|lw| lanes::<L>(lw, i0)) {
+        let (zx, zy, cz, k0) = (c.zx, c.zy, c.cz, c.k0);
+        for l in 0..L {
+            let (dx, dy) = (zx - px[l], zy - py[l]);
+            lw[l] += simd::mul_add::<FMA>(cz, dx * dx + dy * dy, k0);
         }
     }
 }
