@@ -189,14 +189,13 @@ impl SimdTask for Systematic<'_> {
             cum += w;
             // Nothing here depends on the previous particle's end (only the stores do), so
             // consecutive particles overlap in the pipeline; the running sum is the only chain.
-            // Clamped so that the conversion below is in range (NaN becomes −2, whose zero
-            // fraction sends it to the exact path); outside [−1, m) the count is 0 or m.
+            // Clamped to [−2, m + 1] (NaN becomes −2, whose zero fraction sends it to the exact
+            // path); outside [−1, m) the count is 0 or m.
             let x = (cum * inv - u).max(-2.0).min(mf + 1.0);
             let fl = x.floor();
             let e = if (x - fl - 0.5).abs() < 0.5 - margin {
-                // SAFETY: `fl` is an integer in [−2, m + 1], which i64 represents exactly.
-                let k = unsafe { fl.to_int_unchecked::<i64>() } + 1;
-                k.clamp(0, m as i64) as usize
+                // `fl` is an integer in [−2, m + 1], so the conversion is exact.
+                (fl as i64 + 1).clamp(0, m as i64) as usize
             } else {
                 systematic_exact(x, m, cum, u, step)
             };
