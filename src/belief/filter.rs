@@ -1097,10 +1097,24 @@ fn gather_block(n: usize, dim: usize, src: &[f64], idx: &[usize], d: &mut [f64])
     // Source offset and component stride of each output, computed once for all components.
     let mut base = [0usize; CHUNK];
     let mut stride = [0usize; CHUNK];
+    let mut partial = false;
     for ((b, s), &j) in base.iter_mut().zip(stride.iter_mut()).zip(idx) {
         let blk = j / CHUNK;
         *s = if blk == last_blk { last_len } else { CHUNK };
+        partial |= *s != CHUNK;
         *b = blk * dim * CHUNK + (j % CHUNK);
+    }
+    if !partial {
+        // Every source is in a full chunk (the common case): one component stride, so each
+        // output is a single indexed load from the component's shifted view.
+        for c in 0..dim {
+            let out = &mut d[c * len..(c + 1) * len];
+            let sc = &src[c * CHUNK..];
+            for (o, &b) in out.iter_mut().zip(&base[..len]) {
+                *o = sc[b];
+            }
+        }
+        return;
     }
     for c in 0..dim {
         let out = &mut d[c * len..(c + 1) * len];
@@ -1174,6 +1188,55 @@ impl SimdTask for ReduceTask<'_> {
                     ts2 += e * e;
                 }
                 [0.0, ts, ts2]
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng;
+
+    /// Offset of particle `j`'s component `c` in the chunked layout of `n` particles.
+    fn at(n: usize, dim: usize, j: usize, c: usize) -> usize {
+        let blk = j / CHUNK;
+        let len = CHUNK.min(n - blk * CHUNK);
+        blk * dim * CHUNK + c * len + j % CHUNK
+    }
+
+    #[test]
+    fn gather_copies_every_component_of_the_indexed_particles() {
+        // Both paths of `gather_block`: sources only in full chunks (one stride) and sources in
+        // a partial last chunk; sorted (systematic) and unsorted (multinomial) indices.
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let dim = 3;
+        for n in [1, 5, 1024, 1500, 2048, 3000] {
+            let mut src = vec![f64::NAN; n * dim];
+            for j in 0..n {
+                for c in 0..dim {
+                    src[at(n, dim, j, c)] = (j * 10 + c) as f64;
+                }
+            }
+            let full = n / CHUNK * CHUNK;
+            let below_partial = if full == n || full == 0 { n } else { full };
+            for case in 0..4 {
+                let hi = if case % 2 == 0 { n } else { below_partial };
+                let mut idx: Vec<usize> = (0..n).map(|_| rng.random_range(0..hi)).collect();
+                if case < 2 {
+                    idx.sort_unstable();
+                }
+                let mut dst = vec![f64::NAN; n * dim];
+                gather(Par::Seq, n, dim, &src, &idx, &mut dst);
+                for (k, &j) in idx.iter().enumerate() {
+                    for c in 0..dim {
+                        assert_eq!(
+                            dst[at(n, dim, k, c)],
+                            (j * 10 + c) as f64,
+                            "n {n} k {k} c {c}"
+                        );
+                    }
+                }
             }
         }
     }
