@@ -57,25 +57,29 @@ def test_regression_check_flags_injected_slowdown_and_passes_rerun(tmp_path, mon
     assert {c.split()[0] for c in cases} == {"gp.fit", "gp.predict", "gp.append", "mpc.solve", "belief.step",
                                              "pipeline.step"}
     capsys.readouterr()
+    # Tolerance 1.5 (flagged when the whole interval lies above 2.5x): on CI's loaded 2-core
+    # machine the same build measured up to 1.6x apart between two runs (gp.fit, interval
+    # [1.58, 1.60]), so the default 0.5 cannot tell noise from a regression there.
+    tol = ["--tolerance", "1.5"]
     # unchanged build against the first run: passes
     again = tmp_path / "again.json"
-    assert main(args + ["--baseline", str(base), "--tolerance", "0.5", "--json", str(again)]) == 0, \
+    assert main(args + ["--baseline", str(base), *tol, "--json", str(again)]) == 0, \
         capsys.readouterr().out
     rows = json.loads(again.read_text())["check"]["rows"]
     assert len(rows) == len(cases) and all(r["verdict"] in ("ok", "faster") for r in rows)
     capsys.readouterr()
-    # every timed call of ours made four times: flagged. (Twice was too close to the
-    # 1.5 threshold on a loaded 2-core CI machine: calls with a fixed per-call overhead,
-    # or a refit that warm-starts from the previous call, slow down by less than 2x.)
-    monkeypatch.setenv(bench.SLOWDOWN_ENV, "4")
+    # every timed call of ours made eight times: flagged. (Calls with a fixed per-call
+    # overhead, or a refit that warm-starts from the previous call, slow down by less than
+    # the factor: four times measured 3.5-4.6x, too close to 2.5x under load.)
+    monkeypatch.setenv(bench.SLOWDOWN_ENV, "8")
     slow = tmp_path / "slow.json"
-    assert main(args + ["--baseline", str(base), "--tolerance", "0.5", "--json", str(slow)]) == 1
+    assert main(args + ["--baseline", str(base), *tol, "--json", str(slow)]) == 1
     out = capsys.readouterr().out
     assert "REGRESSION" in out
     rows = json.loads(slow.read_text())["check"]["rows"]
     flagged = [r for r in rows if r["verdict"] == "regression"]
     assert len(flagged) >= len(rows) // 2, rows
-    assert all(r["ratio"] > 1.5 for r in flagged)
+    assert all(r["ratio"] > 2.5 for r in flagged)
 
 
 def test_bad_arguments(tmp_path, capsys):
