@@ -11,7 +11,8 @@ from hypothesis.extra.numpy import arrays
 import intent_engine as ie
 from intent_engine.kernels import RBF
 
-FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: every CI run checks the same examples (a random draw must not fail CI at random).
+FAST = settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 coord = st.floats(-3.0, 3.0, allow_nan=False)
 
 
@@ -88,7 +89,7 @@ ENGINE = dict(workspace=(0.0, 6.0, 0.0, 4.0), n_particles=100, robot_goal=[1.0, 
               belief_budget=1.0, prediction_budget=1.0, solve_budget=1.0, step_budget=2.0, max_accel=1.5)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(obs, state, st.floats(1e-4, 0.5)), min_size=1, max_size=12))
 def test_pipeline_decision_is_finite_and_within_limits(steps):
     e = ie.IntentEngine([[5.0, 3.2], [5.2, 0.8], [0.4, 3.6]], **ENGINE)
