@@ -398,6 +398,11 @@ impl OsqpBackend {
             .max_iter(max_iter)
             .time_limit(settings.time_limit)
             .warm_start(settings.warm_start)
+            // OSQP's default ("automatic") adapts the step size after a fraction of the
+            // measured set-up time, so iterates depended on timing: results differed from run
+            // to run and with the thread count. A fixed interval (OSQP's suggestion for
+            // reproducible runs) makes a solve a function of its data.
+            .adaptive_rho_interval(Some(25))
             .polish(true);
         Problem::new(pm, q, am, l, u, &s).map_err(|e| Error::Numerical {
             what: "OSQP set-up",
