@@ -531,6 +531,9 @@ fn warm_started_closed_loop_equals_cold_solves_and_does_not_allocate() {
 
 #[test]
 fn batch_equals_one_by_one_for_any_thread_count() {
+    // Workers are reused across scenarios (one per thread for active-set and Riccati, taking
+    // scenarios in whatever order the threads reach them), so this also checks that nothing
+    // of one scenario's solve leaks into the next.
     let mut rng = ChaCha8Rng::seed_from_u64(13);
     let c = random_case(&mut rng, 4, 2, 10);
     let prob = problem(&c, false);
@@ -542,47 +545,70 @@ fn batch_equals_one_by_one_for_any_thread_count() {
         normals[[i, 0, 0]] = 1.0;
         offsets[[i, 0]] = rng.random_range(-0.5..1.0);
     }
-    let mut mpc = LinearMpc::new(prob.clone(), MpcSettings::default()).unwrap();
-    let seq = mpc
-        .solve_scenarios(
-            x0s.view(),
-            Some((normals.view(), offsets.view())),
-            Reference::Zero,
-            Reference::Zero,
-            Par::Seq,
-        )
-        .unwrap();
-    let par = mpc
-        .solve_scenarios(
-            x0s.view(),
-            Some((normals.view(), offsets.view())),
-            Reference::Zero,
-            Reference::Zero,
-            Par::threads(2),
-        )
-        .unwrap();
-    let cold = MpcSettings {
-        warm_start: false,
-        ..MpcSettings::default()
-    };
-    for s in 0..scen {
-        assert_eq!(
-            seq[s].u, par[s].u,
-            "scenario {s}: threads change the result"
-        );
-        let mut one = LinearMpc::new(prob.clone(), cold).unwrap();
-        one.set_keepout(
-            normals.slice(s![s * 10..(s + 1) * 10, .., ..]),
-            offsets.slice(s![s * 10..(s + 1) * 10, ..]),
-        )
-        .unwrap();
-        let sol = one
-            .solve(x0s.row(s), Reference::Zero, Reference::Zero, None)
+    for solver in [
+        MpcSolverKind::ActiveSet,
+        MpcSolverKind::Riccati,
+        MpcSolverKind::Osqp,
+    ] {
+        let settings = MpcSettings {
+            solver,
+            ..MpcSettings::default()
+        };
+        let mut mpc = LinearMpc::new(prob.clone(), settings).unwrap();
+        let batch = |mpc: &mut LinearMpc, par| {
+            mpc.solve_scenarios(
+                x0s.view(),
+                Some((normals.view(), offsets.view())),
+                Reference::Zero,
+                Reference::Zero,
+                par,
+            )
+            .unwrap()
+        };
+        let seq = batch(&mut mpc, Par::Seq);
+        let cold = MpcSettings {
+            warm_start: false,
+            ..settings
+        };
+        for s in 0..scen {
+            let mut one = LinearMpc::new(prob.clone(), cold).unwrap();
+            one.set_keepout(
+                normals.slice(s![s * 10..(s + 1) * 10, .., ..]),
+                offsets.slice(s![s * 10..(s + 1) * 10, ..]),
+            )
             .unwrap();
-        assert_eq!(
-            sol.u, seq[s].u,
-            "scenario {s}: batch differs from one-by-one"
-        );
+            let sol = one
+                .solve(x0s.row(s), Reference::Zero, Reference::Zero, None)
+                .unwrap();
+            assert_eq!(
+                sol.u, seq[s].u,
+                "{solver:?} scenario {s}: batch differs from one-by-one"
+            );
+        }
+        for threads in [2, 3] {
+            // A fresh object: OSQP's per-scenario workspaces keep their adapted step size
+            // from one call to the next (documented), so only the first call is compared.
+            let mut fresh = LinearMpc::new(prob.clone(), settings).unwrap();
+            let par = batch(&mut fresh, Par::threads(threads));
+            for s in 0..scen {
+                assert_eq!(
+                    seq[s].u, par[s].u,
+                    "{solver:?} scenario {s}: {threads} threads change the result"
+                );
+            }
+        }
+        if solver != MpcSolverKind::Osqp {
+            // Repeated calls on one object, threads varying: workers keep nothing.
+            for threads in [2, 3, 1, 2] {
+                let again = batch(&mut mpc, Par::threads(threads));
+                for s in 0..scen {
+                    assert_eq!(
+                        seq[s].u, again[s].u,
+                        "{solver:?} scenario {s}: a repeated call on {threads} threads differs"
+                    );
+                }
+            }
+        }
     }
 }
 

@@ -490,9 +490,13 @@ impl LinearMpc {
         &self.solution
     }
 
-    /// Solves one problem per row of `x0s` (`(S, n)`) in parallel, one workspace per scenario
-    /// (created on the first call), with the current keep-outs and references. Results are
-    /// identical to solving the scenarios one by one with fresh controllers.
+    /// Solves one problem per row of `x0s` (`(S, n)`) in parallel, with the current keep-outs
+    /// and references. Each scenario is solved cold in a workspace of its own while it runs:
+    /// for the active-set and Riccati backends one per thread (created on the first call, each
+    /// taking the next scenario until none is left), for OSQP one per scenario. Results are
+    /// identical to solving the scenarios one by one with fresh controllers, for any thread
+    /// count. (OSQP's per-scenario workspaces keep the step size it adapted, so with that
+    /// backend a repeated call on the same object may differ at the solver tolerance.)
     ///
     /// # Errors
     /// As [`Self::solve`].
@@ -536,18 +540,28 @@ impl LinearMpc {
                 ));
             }
         }
-        // One worker per scenario, created once. Workers solve cold (no hot start, no hints),
-        // so a result never depends on which scenario a worker solved before.
-        if self.workers.len() < scen {
+        // Workers solve cold (no hot start, no hints), so a result never depends on which
+        // scenario a worker solved before. The active-set and Riccati backends keep no other
+        // state between solves, so they get one worker per thread, each taking the next
+        // scenario until none is left: a few workspaces that stay in cache (one per scenario,
+        // 64 × ~0.4 MB, overflowed L2 and shared L3 and scaled worse on two threads). OSQP
+        // carries its step size from solve to solve, so it keeps one worker per scenario.
+        let per_scenario = matches!(self.backend, Backend::Osqp(_));
+        let nw = if per_scenario {
+            scen
+        } else {
+            par.num_threads().clamp(1, scen.max(1))
+        };
+        if self.workers.len() < nw {
             let mut t = self.clone();
             t.workers.clear();
             t.settings.warm_start = false;
             t.set_warm_start(false)?;
-            self.workers.resize(scen, t);
+            self.workers.resize(nw, t);
         }
         let (own_nr, own_off) = (&self.keepout_normals, &self.keepout_offsets);
-        let workers = &mut self.workers[..scen];
-        let run = |(s, w): (usize, &mut LinearMpc)| -> Result<MpcSolution> {
+        let workers = &mut self.workers[..nw];
+        let run = |s: usize, w: &mut LinearMpc| -> Result<MpcSolution> {
             match keepouts {
                 Some((nr, off)) => {
                     let nr = nr.slice(ndarray::s![s * nh..(s + 1) * nh, .., ..]);
@@ -559,16 +573,60 @@ impl LinearMpc {
             w.has_solution = false;
             w.solve(x0s.row(s), x_ref, u_ref, None).cloned()
         };
-        let results: Vec<Result<MpcSolution>> = match par {
-            Par::Seq => workers.iter_mut().enumerate().map(run).collect(),
-            #[cfg(feature = "rayon")]
-            Par::Rayon(_) => {
-                use rayon::prelude::*;
-                par.install(|| workers.par_iter_mut().enumerate().map(run).collect())
+        let results: Vec<Result<MpcSolution>> = if per_scenario {
+            match par {
+                #[cfg(feature = "rayon")]
+                Par::Rayon(_) => {
+                    use rayon::prelude::*;
+                    par.install(|| {
+                        workers
+                            .par_iter_mut()
+                            .enumerate()
+                            .map(|(s, w)| run(s, w))
+                            .collect()
+                    })
+                }
+                _ => workers
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(s, w)| run(s, w))
+                    .collect(),
             }
-            // Without the `rayon` feature `Par::Rayon` runs sequentially (as documented).
+        } else if nw == 1 {
+            let w = &mut workers[0];
+            (0..scen).map(|s| run(s, w)).collect()
+        } else {
+            #[cfg(feature = "rayon")]
+            {
+                use rayon::prelude::*;
+                use std::sync::atomic::{AtomicUsize, Ordering};
+                let next = AtomicUsize::new(0);
+                let mut done: Vec<(usize, Result<MpcSolution>)> = par.install(|| {
+                    workers
+                        .par_iter_mut()
+                        .flat_map_iter(|w| {
+                            let mut mine = Vec::new();
+                            loop {
+                                let s = next.fetch_add(1, Ordering::Relaxed);
+                                if s >= scen {
+                                    break mine;
+                                }
+                                mine.push((s, run(s, w)));
+                            }
+                        })
+                        .collect()
+                });
+                // Every scenario index was taken exactly once.
+                done.sort_unstable_by_key(|d| d.0);
+                done.into_iter().map(|d| d.1).collect()
+            }
+            // Without the `rayon` feature `Par::Rayon` runs sequentially (as documented), and
+            // `num_threads` is then 1.
             #[cfg(not(feature = "rayon"))]
-            Par::Rayon(_) => workers.iter_mut().enumerate().map(run).collect(),
+            {
+                let w = &mut workers[0];
+                (0..scen).map(|s| run(s, w)).collect()
+            }
         };
         results.into_iter().collect()
     }
