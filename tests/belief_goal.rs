@@ -21,6 +21,7 @@ fn settings() -> GoalModelSettings {
         velocity: GoalVelocity::Linear { gain: 0.3 },
         init_mean: [0.0, 0.0, 0.0, 0.0],
         init_std: [0.1, 0.1, 0.5, 0.5],
+        guided: false,
     }
 }
 
@@ -99,40 +100,48 @@ fn goal_posterior_within_tv_002_of_the_exact_posterior_at_n_10000() {
         let mx = ll.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let tot: f64 = ll.iter().map(|l| (l - mx).exp()).sum();
         let exact: Vec<f64> = ll.iter().map(|l| (l - mx).exp() / tot).collect();
-        let mut pf = ParticleFilter::new(
-            GoalModel::new(&goals, s.clone()).unwrap(),
-            FilterSettings {
-                n_particles: 10_000,
-                seed: 3,
-                par: Par::Rayon(2),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        let mut lz_exact = f64::NEG_INFINITY;
-        for z in &zs[..t] {
-            pf.step(&z[..]).unwrap();
+        // Both proposals target the same posterior.
+        for guided in [false, true] {
+            let mut pf = ParticleFilter::new(
+                GoalModel::new(&goals, s.clone())
+                    .unwrap()
+                    .with_guided(guided),
+                FilterSettings {
+                    n_particles: 10_000,
+                    seed: 3,
+                    par: Par::Rayon(2),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            let mut lz_exact = f64::NEG_INFINITY;
+            for z in &zs[..t] {
+                pf.step(&z[..]).unwrap();
+            }
+            // log Z of the mixture: log Σ_g prior_g exp(ll_g).
+            lz_exact = lz_exact.max(mx + (tot / 3.0).ln());
+            let mut post = vec![0.0; 3];
+            intent_engine::belief::goal_probabilities_into(&pf, &mut post);
+            let tv: f64 = 0.5
+                * post
+                    .iter()
+                    .zip(&exact)
+                    .map(|(a, b)| (a - b).abs())
+                    .sum::<f64>();
+            eprintln!(
+            "guided {guided} t={t}: exact {exact:?} pf {post:?} tv {tv:.4}; log Z {} vs {lz_exact}",
+            pf.log_z()
+        );
+            assert!(
+                tv < 0.02,
+                "guided {guided} t={t}: TV {tv} (exact {exact:?}, pf {post:?})"
+            );
+            assert!(
+                (pf.log_z() - lz_exact).abs() < 0.2,
+                "guided {guided}: log Z {} vs {lz_exact}",
+                pf.log_z()
+            );
         }
-        // log Z of the mixture: log Σ_g prior_g exp(ll_g).
-        lz_exact = lz_exact.max(mx + (tot / 3.0).ln());
-        let mut post = vec![0.0; 3];
-        intent_engine::belief::goal_probabilities_into(&pf, &mut post);
-        let tv: f64 = 0.5
-            * post
-                .iter()
-                .zip(&exact)
-                .map(|(a, b)| (a - b).abs())
-                .sum::<f64>();
-        eprintln!(
-            "t={t}: exact {exact:?} pf {post:?} tv {tv:.4}; log Z {} vs {lz_exact}",
-            pf.log_z()
-        );
-        assert!(tv < 0.02, "t={t}: TV {tv} (exact {exact:?}, pf {post:?})");
-        assert!(
-            (pf.log_z() - lz_exact).abs() < 0.2,
-            "log Z {} vs {lz_exact}",
-            pf.log_z()
-        );
     }
 }
 

@@ -387,6 +387,7 @@ class GoalInference:
         slow_radius: float = 0.5,
         velocity_model: str = "constant_speed",
         threads: int = 1,
+        proposal: str = "bootstrap",
     ) -> GoalInference: ...
     def update(self, z: _Vector) -> _Status:
         """Assimilates an observed position [x, y]; returns "ok", "resampled" or "reinitialised"."""

@@ -102,7 +102,8 @@ impl PyGoalInference {
     #[new]
     #[pyo3(signature = (goals, *, n_particles=1000, dt=0.1, seed=0, speed=1.2, obs_noise=0.05,
         resampling="systematic", ess_threshold=0.5, rationality=1.0, velocity_noise=0.5,
-        switch_prob=0.0, slow_radius=0.5, velocity_model="constant_speed", threads=1))]
+        switch_prob=0.0, slow_radius=0.5, velocity_model="constant_speed", threads=1,
+        proposal="bootstrap"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -120,8 +121,20 @@ impl PyGoalInference {
         slow_radius: f64,
         velocity_model: &str,
         threads: i64,
+        proposal: &str,
     ) -> PyResult<Self> {
         let goals = goals_arg(goals)?;
+        let guided = match proposal {
+            "bootstrap" => false,
+            "guided" => true,
+            other => {
+                return Err(invalid(
+                    py,
+                    "proposal",
+                    format_args!("expected \"bootstrap\" or \"guided\", got {other:?}"),
+                ))
+            }
+        };
         let model = GoalModelSettings {
             dt,
             speed,
@@ -130,6 +143,7 @@ impl PyGoalInference {
             obs_noise,
             switch_prob,
             velocity: velocity_model_arg(py, velocity_model, slow_radius)?,
+            guided,
             ..Default::default()
         };
         let filter = FilterSettings {
@@ -436,6 +450,7 @@ impl PyParticleFilter {
             velocity: GoalVelocity::ConstantSpeed { slow_radius },
             init_mean: four(init_mean, "init_mean")?,
             init_std: four(init_std, "init_std")?,
+            guided: false,
         };
         let m = GoalModel::new(&goals, ms).map_err(|e| to_py(py, &e))?;
         let s = settings(py, n_particles, seed, resampling, ess_threshold, threads)?;

@@ -94,6 +94,10 @@ pub struct GoalModelSettings {
     pub init_mean: [f64; 4],
     /// Initial standard deviations `[x, y, vx, vy]`.
     pub init_std: [f64; 4],
+    /// Use the locally optimal ("guided") proposal instead of the bootstrap one (see
+    /// [`GoalModel::with_guided`]).
+    #[serde(default)]
+    pub guided: bool,
 }
 
 impl Default for GoalModelSettings {
@@ -108,6 +112,7 @@ impl Default for GoalModelSettings {
             velocity: GoalVelocity::ConstantSpeed { slow_radius: 0.5 },
             init_mean: [0.0; 4],
             init_std: [0.05, 0.05, 1.0, 1.0],
+            guided: false,
         }
     }
 }
@@ -210,6 +215,31 @@ impl GoalModel {
         })?;
         self.prior = prior.iter().map(|p| p / t).collect();
         Ok(self)
+    }
+
+    /// Uses the locally optimal ("guided") proposal (the setting
+    /// [`GoalModelSettings::guided`]): given its goal, a particle's new
+    /// velocity is drawn from its distribution conditioned on the observation (Gaussian, as
+    /// the observation is linear in it), and weighted by the observation's predictive density
+    /// `N(z; p + dt·m_g, (σ_z² + dt²·σ_v²·dt) I)`. Same target as the bootstrap proposal, but
+    /// the weights no longer collapse when the observation noise is small next to the motion
+    /// noise (precise tracks), where the bootstrap filter keeps only a few particles.
+    ///
+    /// ```
+    /// use intent_engine::belief::{FilterSettings, Goal, GoalModel, GoalModelSettings, ParticleFilter};
+    /// let s = GoalModelSettings { dt: 0.4, obs_noise: 0.01, velocity_noise: 0.6, ..Default::default() };
+    /// let m = GoalModel::new(&[Goal::point(5.0, 0.0), Goal::point(0.0, 5.0)], s)?.with_guided(true);
+    /// let mut pf = ParticleFilter::new(m, FilterSettings { n_particles: 500, ..Default::default() })?;
+    /// for t in 0..10 {
+    ///     pf.step(&[0.48 * t as f64, 0.0])?;
+    /// }
+    /// assert!(pf.log_z().is_finite());
+    /// # Ok::<(), intent_engine::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_guided(mut self, guided: bool) -> Self {
+        self.s.guided = guided;
+        self
     }
 
     /// The goals.
@@ -399,6 +429,13 @@ struct KernelConsts {
     zy: f64,
     cz: f64,
     k0: f64,
+    /// Guided proposal (only with an observation): v' = m + gain·(z − o − dt·m) + sdp·ε, and
+    /// the weight `cg·|z − o − dt·m|² + k0g`.
+    guided: bool,
+    gain: f64,
+    sdp: f64,
+    cg: f64,
+    k0g: f64,
 }
 
 impl<'a, I: Iterator<Item = &'a mut [f64]>> SimdTask for GoalKernel<'a, I> {
@@ -425,14 +462,23 @@ impl<'a, I: Iterator<Item = &'a mut [f64]>> SimdTask for GoalKernel<'a, I> {
         }
         let [zx, zy] = obs.as_ref().map_or([0.0; 2], |o| o.0);
         let sig = s.obs_noise;
+        let guided = s.guided && obs.is_some();
         let mut logw = obs.map(|o| o.1);
+        let sd = m.sd();
+        // Predictive variance of z given the goal's mean velocity, per axis.
+        let sv = sig * sig + s.dt * s.dt * sd * sd;
         let c = KernelConsts {
             zx,
             zy,
             cz: -0.5 / (sig * sig),
             k0: -(2.0 * std::f64::consts::PI * sig * sig).ln(),
+            guided,
+            gain: s.dt * sd * sd / sv,
+            sdp: sd * sig / sv.sqrt(),
+            cg: -0.5 / sv,
+            k0g: -(2.0 * std::f64::consts::PI * sv).ln(),
             a: s.rationality * s.dt,
-            sd: m.sd(),
+            sd,
             dt: s.dt,
             keep: 1.0 - s.switch_prob,
             jump: s.switch_prob / k as f64,
@@ -590,32 +636,61 @@ fn goal_block<const FMA: bool, const L: usize>(
             sy[l] = f64::from_bits((ty[l].to_bits() & mask) | (sy[l].to_bits() & !mask));
         }
     }
-    // 2. New velocity and position.
-    for l in 0..L {
-        let nvx = simd::mul_add::<FMA>(
-            c.a,
-            sx[l] - ovx[l],
-            simd::mul_add::<FMA>(c.sd, e1[l], ovx[l]),
-        );
-        let nvy = simd::mul_add::<FMA>(
-            c.a,
-            sy[l] - ovy[l],
-            simd::mul_add::<FMA>(c.sd, e2[l], ovy[l]),
-        );
-        vx[l] = nvx;
-        vy[l] = nvy;
-        px[l] = simd::mul_add::<FMA>(c.dt, nvx, ox[l]);
-        py[l] = simd::mul_add::<FMA>(c.dt, nvy, oy[l]);
+    // 2. New velocity and position. `(dvx, dvy)` is the new velocity minus the drawn goal's
+    //    mean velocity (`sd·ε` for the bootstrap proposal); `(ix, iy)` the guided proposal's
+    //    innovation z − o − dt·m.
+    let (mut dvx, mut dvy) = ([0.0; L], [0.0; L]);
+    let (mut ix, mut iy) = ([0.0; L], [0.0; L]);
+    if c.guided {
+        for l in 0..L {
+            let mx = simd::mul_add::<FMA>(c.a, sx[l] - ovx[l], ovx[l]);
+            let my = simd::mul_add::<FMA>(c.a, sy[l] - ovy[l], ovy[l]);
+            ix[l] = c.zx - simd::mul_add::<FMA>(c.dt, mx, ox[l]);
+            iy[l] = c.zy - simd::mul_add::<FMA>(c.dt, my, oy[l]);
+            dvx[l] = simd::mul_add::<FMA>(c.gain, ix[l], c.sdp * e1[l]);
+            dvy[l] = simd::mul_add::<FMA>(c.gain, iy[l], c.sdp * e2[l]);
+            let (nvx, nvy) = (mx + dvx[l], my + dvy[l]);
+            vx[l] = nvx;
+            vy[l] = nvy;
+            px[l] = simd::mul_add::<FMA>(c.dt, nvx, ox[l]);
+            py[l] = simd::mul_add::<FMA>(c.dt, nvy, oy[l]);
+        }
+    } else {
+        for l in 0..L {
+            let nvx = simd::mul_add::<FMA>(
+                c.a,
+                sx[l] - ovx[l],
+                simd::mul_add::<FMA>(c.sd, e1[l], ovx[l]),
+            );
+            let nvy = simd::mul_add::<FMA>(
+                c.a,
+                sy[l] - ovy[l],
+                simd::mul_add::<FMA>(c.sd, e2[l], ovy[l]),
+            );
+            vx[l] = nvx;
+            vy[l] = nvy;
+            px[l] = simd::mul_add::<FMA>(c.dt, nvx, ox[l]);
+            py[l] = simd::mul_add::<FMA>(c.dt, nvy, oy[l]);
+            dvx[l] = c.sd * e1[l];
+            dvy[l] = c.sd * e2[l];
+        }
     }
     // 3. Rao-Blackwellised goal update: multiply goal g's probability by its transition
     //    density N(v'; m_g, sd²), relative to the drawn goal's: with d_g = a(t_sel − t_g) +
     //    sd·ε, the log-ratio is (|ε|² − |d_g|²/sd²)/2 ≤ |ε|²/2 (at most ~37 for these
-    //    normals), so the exponentials neither overflow nor all underflow.
+    //    normals), so the exponentials neither overflow nor all underflow. (Guided: d_g =
+    //    a(t_sel − t_g) + dv with the drawn dv, and the ratio is capped at e^700.)
     let ci = -0.5 / (c.sd * c.sd);
     let mut lsel = [0.0; L];
     let mut tot = [0.0; L];
-    for l in 0..L {
-        lsel[l] = 0.5 * (e1[l] * e1[l] + e2[l] * e2[l]);
+    if c.guided {
+        for l in 0..L {
+            lsel[l] = -ci * (dvx[l] * dvx[l] + dvy[l] * dvy[l]);
+        }
+    } else {
+        for l in 0..L {
+            lsel[l] = 0.5 * (e1[l] * e1[l] + e2[l] * e2[l]);
+        }
     }
     for (g, goal) in m.goals.iter().enumerate() {
         let Some(r) = lanes::<L>(rows.get(g), i0) else {
@@ -628,10 +703,10 @@ fn goal_block<const FMA: bool, const L: usize>(
             target_velocity::<L>(c, goal, &ox, &oy, &ovx, &ovy, &mut tx, &mut ty);
         }
         for l in 0..L {
-            let dx = simd::mul_add::<FMA>(c.a, sx[l] - tx[l], c.sd * e1[l]);
-            let dy = simd::mul_add::<FMA>(c.a, sy[l] - ty[l], c.sd * e2[l]);
+            let dx = simd::mul_add::<FMA>(c.a, sx[l] - tx[l], dvx[l]);
+            let dy = simd::mul_add::<FMA>(c.a, sy[l] - ty[l], dvy[l]);
             let lg = simd::mul_add::<FMA>(ci, dx * dx + dy * dy, lsel[l]);
-            let q = r[l] * simd::exp::<FMA>(lg.max(-745.0));
+            let q = r[l] * simd::exp::<FMA>(lg.max(-745.0).min(700.0));
             r[l] = q;
             tot[l] += q;
         }
@@ -655,10 +730,17 @@ fn goal_block<const FMA: bool, const L: usize>(
     // 4. Observation log-likelihood, while the new positions are in registers.
     // The constants come by value from `c` so that LLVM vectorises the loop.
     if let Some(lw) = logw.as_deref_mut().and_then(|lw| lanes::<L>(lw, i0)) {
-        let (zx, zy, cz, k0) = (c.zx, c.zy, c.cz, c.k0);
-        for l in 0..L {
-            let (dx, dy) = (zx - px[l], zy - py[l]);
-            lw[l] += simd::mul_add::<FMA>(cz, dx * dx + dy * dy, k0);
+        if c.guided {
+            let (cg, k0g) = (c.cg, c.k0g);
+            for l in 0..L {
+                lw[l] += simd::mul_add::<FMA>(cg, ix[l] * ix[l] + iy[l] * iy[l], k0g);
+            }
+        } else {
+            let (zx, zy, cz, k0) = (c.zx, c.zy, c.cz, c.k0);
+            for l in 0..L {
+                let (dx, dy) = (zx - px[l], zy - py[l]);
+                lw[l] += simd::mul_add::<FMA>(cz, dx * dx + dy * dy, k0);
+            }
         }
     }
 }
