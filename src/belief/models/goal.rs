@@ -706,6 +706,8 @@ fn goal_block<const FMA: bool, const L: usize>(
             let dx = simd::mul_add::<FMA>(c.a, sx[l] - tx[l], dvx[l]);
             let dy = simd::mul_add::<FMA>(c.a, sy[l] - ty[l], dvy[l]);
             let lg = simd::mul_add::<FMA>(ci, dx * dx + dy * dy, lsel[l]);
+            // Not `clamp`: `max` first sends a NaN to −745, as before the cap was added.
+            #[allow(clippy::manual_clamp)]
             let q = r[l] * simd::exp::<FMA>(lg.max(-745.0).min(700.0));
             r[l] = q;
             tot[l] += q;
