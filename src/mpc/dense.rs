@@ -1020,13 +1020,8 @@ impl ActiveSetSolver {
                 for k in q..n {
                     axpy(self.d[k], &self.j[k * n..(k + 1) * n], &mut self.z);
                 }
-                for i in (0..q).rev() {
-                    let mut s = self.d[i];
-                    for k in i + 1..q {
-                        s -= self.r[k * n + i] * self.rv[k];
-                    }
-                    self.rv[i] = s / self.r[i * n + i];
-                }
+                self.rv[..q].copy_from_slice(&self.d[..q]);
+                back_substitute(&self.r, n, q, &mut self.rv[..q]);
                 // Dual step limit over removable (inequality) active constraints.
                 let mut t1 = f64::INFINITY;
                 let mut drop_at = usize::MAX;
@@ -1131,32 +1126,29 @@ impl ActiveSetSolver {
             }
         }
         let me = self.me;
+        // d = Jᵀfk once: a drop rotates columns of J, and `drop_active::<true>` applies the
+        // same rotations to d, so each round costs O(q²) (two triangular solves), not O(n²).
+        for k in 0..n {
+            self.d[k] = dot(&self.j[k * n..(k + 1) * n], &self.fk);
+        }
+        // Rounds: solve for the multipliers and drop the most negative inequality. (Tried and
+        // dropped: every negative one at once, and the last negative one, which is the
+        // cheapest to drop; both lengthen the solves that follow a set-point change.) After a
+        // drop at `from`, z[..from] is still R⁻ᵀb_W.
+        let mut from = 0;
         loop {
             let q = self.active.len();
             // z[..q] = v₁ = R⁻ᵀ b_W (forward substitution; column i of R is contiguous).
-            for i in 0..q {
+            for i in from..q {
                 let b = self.side(self.active[i]).1;
                 let s = b - dot(&self.r[i * n..i * n + i], &self.z[..i]);
                 self.z[i] = s / self.r[i * n + i];
             }
-            for k in 0..n {
-                self.d[k] = dot(&self.j[k * n..(k + 1) * n], &self.fk);
+            // u = R⁻¹ (v₁ + d₁).
+            for i in 0..q {
+                self.u[i] = self.z[i] + self.d[i];
             }
-            self.x.iter_mut().for_each(|v| *v = 0.0);
-            for k in 0..q {
-                axpy(self.z[k], &self.j[k * n..(k + 1) * n], &mut self.x);
-            }
-            for k in q..n {
-                axpy(-self.d[k], &self.j[k * n..(k + 1) * n], &mut self.x);
-            }
-            // u = R⁻¹ (v₁ + d₁) by back substitution.
-            for i in (0..q).rev() {
-                let mut s = self.z[i] + self.d[i];
-                for k in i + 1..q {
-                    s -= self.r[k * n + i] * self.u[k];
-                }
-                self.u[i] = s / self.r[i * n + i];
-            }
+            back_substitute(&self.r, n, q, &mut self.u[..q]);
             let mut worst = 0.0;
             let mut at = usize::MAX;
             for i in 0..q {
@@ -1166,9 +1158,19 @@ impl ActiveSetSolver {
                 }
             }
             if at == usize::MAX {
-                return;
+                break;
             }
-            self.drop_active(at);
+            self.drop_active_impl::<true>(at);
+            from = at;
+        }
+        // x = J₁v₁ − J₂d₂, formed once for the final working set.
+        let q = self.active.len();
+        self.x.iter_mut().for_each(|v| *v = 0.0);
+        for k in 0..q {
+            axpy(self.z[k], &self.j[k * n..(k + 1) * n], &mut self.x);
+        }
+        for k in q..n {
+            axpy(-self.d[k], &self.j[k * n..(k + 1) * n], &mut self.x);
         }
     }
 
@@ -1205,18 +1207,22 @@ impl ActiveSetSolver {
     /// Removes the active constraint at position `i`, restoring `R` to triangular form.
     #[inline(always)]
     fn drop_active(&mut self, i: usize) {
+        self.drop_active_impl::<false>(i);
+    }
+
+    /// [`Self::drop_active`]; with `ROT_D`, `d = Jᵀv` is kept current through the rotations
+    /// of J (the hot start's `Jᵀfk`).
+    #[inline(always)]
+    fn drop_active_impl<const ROT_D: bool>(&mut self, i: usize) {
         let n = self.n;
         let q = self.active.len();
         // Shift the later columns of R (and their multipliers) one place left: R becomes upper
         // Hessenberg from column i on.
         for k in i..q - 1 {
-            for r in 0..=k + 1 {
-                self.r[k * n + r] = self.r[(k + 1) * n + r];
-            }
-            self.u[k] = self.u[k + 1];
-            self.active[k] = self.active[k + 1];
+            self.r.copy_within((k + 1) * n..(k + 1) * n + k + 2, k * n);
         }
-        self.active.pop();
+        self.u.copy_within(i + 1..q, i);
+        self.active.remove(i);
         // Zero the subdiagonal with rotations of rows k, k+1 (columns k, k+1 of J).
         for k in i..q - 1 {
             let (a, b) = (self.r[k * n + k], self.r[k * n + k + 1]);
@@ -1227,14 +1233,21 @@ impl ActiveSetSolver {
             let (c, s) = (a / h, b / h);
             self.r[k * n + k] = h;
             self.r[k * n + k + 1] = 0.0;
-            for col in k + 1..q - 1 {
-                let x = self.r[col * n + k];
-                let y = self.r[col * n + k + 1];
-                self.r[col * n + k] = c * x + s * y;
-                self.r[col * n + k + 1] = -s * x + c * y;
+            // Rows k, k+1 of the later columns (one chunk per column: no index checks).
+            for col in self.r[(k + 1) * n..(q - 1) * n].chunks_exact_mut(n) {
+                if let [x, y] = &mut col[k..k + 2] {
+                    let (xv, yv) = (*x, *y);
+                    *x = c * xv + s * yv;
+                    *y = -s * xv + c * yv;
+                }
             }
             let (left, right) = self.j.split_at_mut((k + 1) * n);
             rotate(&mut left[k * n..(k + 1) * n], &mut right[..n], c, s);
+            if ROT_D {
+                let (x, y) = (self.d[k], self.d[k + 1]);
+                self.d[k] = c * x + s * y;
+                self.d[k + 1] = -s * x + c * y;
+            }
         }
     }
 
@@ -1337,6 +1350,19 @@ pub enum ConstraintRef {
         /// Upper or lower bound.
         upper: bool,
     },
+}
+
+/// Solves `R x = b` in place (`x` holds `b` on entry) for the leading `q × q` block of the
+/// upper-triangular `R` (column `k` at `r[k·n..]`), column by column: contiguous, vectorised
+/// updates and no dependency chain along a row.
+#[inline(always)]
+fn back_substitute(r: &[f64], n: usize, q: usize, x: &mut [f64]) {
+    for i in (0..q).rev() {
+        let col = &r[i * n..i * n + i + 1];
+        let xi = x[i] / col[i];
+        x[i] = xi;
+        axpy(-xi, &col[..i], &mut x[..i]);
+    }
 }
 
 #[inline(always)]
