@@ -315,12 +315,16 @@ impl Condensed {
             // Row = nᵀΓ_k on U (and −1 on the slack); only the first k·m columns are nonzero.
             let k = stage + 1;
             self.row_buf.fill(0.0);
-            for c in 0..k * m {
-                let mut acc = 0.0;
-                for i in 0..n {
-                    acc += nrm[i] * self.gamma[[(k - 1) * n + i, c]];
+            // Σ_i n_i · (row i of Γ_k): contiguous axpys over the k·m nonzero columns.
+            let km = k * m;
+            for (i, &ni) in nrm.iter().enumerate() {
+                let g = self.gamma.row((k - 1) * n + i);
+                let (Some(g), Some(buf)) = (g.as_slice(), self.row_buf.as_slice_mut()) else {
+                    return Err(Error::Internal("condensed Γ layout".into()));
+                };
+                for (b, &gv) in buf[..km].iter_mut().zip(&g[..km]) {
+                    *b += ni * gv;
                 }
-                self.row_buf[c] = acc;
             }
             if let Some(c) = self.mode.slack_index(stage, j, self.nko) {
                 self.row_buf[nm + c] = -1.0;
@@ -352,12 +356,22 @@ impl Condensed {
         // Free response x̄_k = Φ_k x0 + c̄_k, needed only by rows whose bounds move with x0.
         self.xfree.row_mut(0).assign(&x0);
         if self.needs_free_response {
+            // Row-major slices: ndarray's per-row `dot` cost more than the arithmetic here.
+            let xs = self
+                .xfree
+                .as_slice_mut()
+                .ok_or_else(|| Error::Internal("free response layout".into()))?;
             for k in 1..=nh {
-                let (prev, mut next) = self.xfree.multi_slice_mut((s![k - 1, ..], s![k, ..]));
-                let a = p.a_at(k - 1);
-                let c = p.c_at(k - 1);
-                for i in 0..n {
-                    next[i] = c[i] + a.row(i).dot(&prev);
+                let (a, c) = (p.a_at(k - 1), p.c_at(k - 1));
+                let (Some(a), Some(c)) = (a.as_slice(), c.as_slice()) else {
+                    return Err(Error::Internal(
+                        "dynamics matrices must be in standard layout".into(),
+                    ));
+                };
+                let (done, next) = xs.split_at_mut(k * n);
+                let prev = &done[(k - 1) * n..];
+                for ((nv, &cv), ar) in next[..n].iter_mut().zip(c).zip(a.chunks_exact(n)) {
+                    *nv = cv + ar.iter().zip(prev).map(|(x, y)| x * y).sum::<f64>();
                 }
             }
         }

@@ -472,7 +472,10 @@ impl ActiveSetSolver {
                 format!("row {i} of {} with {n} entries", self.mi),
             ));
         }
-        check_finite("row", row.iter())?;
+        match row.as_slice() {
+            Some(s) => check_finite_slice("row", s)?,
+            None => check_finite("row", row.iter())?,
+        }
         check_bounds(
             "row bounds",
             std::slice::from_ref(&lower),
@@ -489,8 +492,13 @@ impl ActiveSetSolver {
             }
         }
         let o = r * n;
-        for (k, &v) in row.iter().enumerate() {
-            self.rows[o + k] = v;
+        match row.as_slice() {
+            Some(s) => self.rows[o..o + n].copy_from_slice(s),
+            None => {
+                for (d, &v) in self.rows[o..o + n].iter_mut().zip(row.iter()) {
+                    *d = v;
+                }
+            }
         }
         self.row_norm[r] = norm(&self.rows[o..o + n]);
         self.lo[self.me + i] = lower;
