@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 
 use super::array;
-use super::errors::{invalid, run, run_renamed, to_py};
+use super::errors::{choice, invalid, run, run_renamed, to_py};
 use crate::belief::acquisition::{self as acq, Improvement, ParticleUtilities};
 use crate::belief::{
     resample, FilterSettings, Goal, GoalInference, GoalModel, GoalModelSettings, GoalVelocity,
@@ -124,17 +124,7 @@ impl PyGoalInference {
         proposal: &str,
     ) -> PyResult<Self> {
         let goals = goals_arg(goals)?;
-        let guided = match proposal {
-            "bootstrap" => false,
-            "guided" => true,
-            other => {
-                return Err(invalid(
-                    py,
-                    "proposal",
-                    format_args!("expected \"bootstrap\" or \"guided\", got {other:?}"),
-                ))
-            }
-        };
+        let guided = choice(py, "proposal", proposal, "bootstrap", "guided")?;
         let model = GoalModelSettings {
             dt,
             speed,

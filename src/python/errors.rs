@@ -179,3 +179,23 @@ fn finish<T>(py: Python<'_>, r: std::thread::Result<crate::Result<T>>) -> PyResu
         }
     }
 }
+
+/// A two-way string option: `false` for `off`, `true` for `on`, anything else an
+/// `InvalidInputError` naming the argument and both accepted values.
+pub(crate) fn choice(
+    py: Python<'_>,
+    name: &str,
+    value: &str,
+    off: &str,
+    on: &str,
+) -> PyResult<bool> {
+    match value {
+        v if v == off => Ok(false),
+        v if v == on => Ok(true),
+        other => Err(invalid(
+            py,
+            name,
+            format_args!("expected {off:?} or {on:?}, got {other:?}"),
+        )),
+    }
+}

@@ -14,7 +14,7 @@ use pyo3::IntoPyObjectExt;
 
 use super::array;
 use super::belief::{count, goals_arg, point_arg, status_str, velocity_model_arg};
-use super::errors::{invalid, run, to_py};
+use super::errors::{choice, invalid, run, to_py};
 use super::kernels::{wrap, PyKernel};
 #[cfg(feature = "gpu")]
 use crate::belief::StepStatus;
@@ -236,17 +236,7 @@ impl PyGpuGaussianProcess {
                 format_args!("must be finite and > 0, got {lr}"),
             ));
         }
-        let hutchinson = match trace {
-            "exact" => false,
-            "hutchinson" => true,
-            other => {
-                return Err(invalid(
-                    py,
-                    "trace",
-                    format_args!("expected \"exact\" or \"hutchinson\", got {other:?}"),
-                ))
-            }
-        };
+        let hutchinson = choice(py, "trace", trace, "exact", "hutchinson")?;
         if hutchinson && !(1..=16).contains(&probes) {
             return Err(invalid(
                 py,
