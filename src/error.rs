@@ -133,6 +133,22 @@ pub fn check_finite<'a>(
     }
 }
 
+/// [`check_finite`] for an array view of any dimension: [`check_finite_slice`] when the view
+/// is contiguous in standard order (the common case; ndarray's element iterator is slow),
+/// the element iterator otherwise. The index is in logical (row-major) order either way.
+///
+/// # Errors
+/// [`Error::NonFinite`] with the index of the first offending entry.
+pub(crate) fn check_finite_view<D: ndarray::Dimension>(
+    name: &'static str,
+    values: ndarray::ArrayView<'_, f64, D>,
+) -> Result<()> {
+    match values.as_slice() {
+        Some(s) => check_finite_slice(name, s),
+        None => check_finite(name, values.iter()),
+    }
+}
+
 /// [`check_finite`] for a slice, with a vectorised fast path: `Σ 0·x` (in eight independent
 /// lanes) is NaN iff some `x` is NaN or infinite, so the common valid case is one SIMD pass and
 /// only a failure pays for the index search.

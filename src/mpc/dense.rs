@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use ndarray::{ArrayView1, ArrayView2};
 
-use crate::error::{check_finite, check_finite_slice, Error, Result};
+use crate::error::{check_finite, check_finite_slice, check_finite_view, Error, Result};
 use crate::mpc::ocp::check_bounds;
 use crate::mpc::status::{SolveInfo, SolveStatus};
 
@@ -244,7 +244,7 @@ impl ActiveSetSolver {
                 format!("expected shape ({n}, {n}), got {:?}", h.dim()),
             ));
         }
-        finite2("P", h)?;
+        check_finite_view("P", h)?;
         // Symmetrise from the lower triangle: h[c*n + r] = H[max(r,c), min(r,c)].
         if let Some(hs) = h.as_slice() {
             // Row-major input: H[r, c] (r ≥ c) lands in column c; then mirror the upper part.
@@ -418,7 +418,7 @@ impl ActiveSetSolver {
                     format!("expected shape ({}, {n}), got {:?}", self.me, a.dim()),
                 ));
             }
-            finite2("A", a)?;
+            check_finite_view("A", a)?;
             if let Some(as_) = a.as_slice() {
                 self.rows[..as_.len()].copy_from_slice(as_);
             } else {
@@ -436,7 +436,7 @@ impl ActiveSetSolver {
                     format!("expected shape ({}, {n}), got {:?}", self.mi, g.dim()),
                 ));
             }
-            finite2("G", g)?;
+            check_finite_view("G", g)?;
             let o = self.me * n;
             if let Some(gs) = g.as_slice() {
                 self.rows[o..o + gs.len()].copy_from_slice(gs);
@@ -472,10 +472,7 @@ impl ActiveSetSolver {
                 format!("row {i} of {} with {n} entries", self.mi),
             ));
         }
-        match row.as_slice() {
-            Some(s) => check_finite_slice("row", s)?,
-            None => check_finite("row", row.iter())?,
-        }
+        check_finite_view("row", row)?;
         check_bounds(
             "row bounds",
             std::slice::from_ref(&lower),
@@ -1412,14 +1409,6 @@ fn rotate(a: &mut [f64], b: &mut [f64], c: f64, s: f64) {
 
 fn norm(v: &[f64]) -> f64 {
     dot(v, v).sqrt()
-}
-
-/// `check_finite` with a fast path for contiguous views (the ndarray iterator is slow).
-fn finite2(name: &'static str, m: ArrayView2<'_, f64>) -> Result<()> {
-    match m.as_slice() {
-        Some(s) => check_finite_slice(name, s),
-        None => check_finite(name, m.iter()),
-    }
 }
 
 #[cfg(test)]

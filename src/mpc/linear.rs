@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use ndarray::{Array1, Array2, Array3, ArrayView1, ArrayView2, ArrayView3};
 
-use crate::error::{check_finite, check_finite_slice, Error, Result};
+use crate::error::{check_finite, check_finite_view, Error, Result};
 use crate::linalg::Par;
 use crate::mpc::condensed::Condensed;
 use crate::mpc::dense::ActiveSetSettings;
@@ -335,10 +335,7 @@ impl LinearMpc {
                 ),
             ));
         }
-        match normals.as_slice() {
-            Some(s) => check_finite_slice("stage_normals", s)?,
-            None => check_finite("stage_normals", normals.iter())?,
-        }
+        check_finite_view("stage_normals", normals)?;
         if let Some(i) = offsets
             .iter()
             .position(|v| v.is_nan() || *v == f64::NEG_INFINITY)
