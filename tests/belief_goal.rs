@@ -68,7 +68,20 @@ fn kalman_loglik(s: &GoalModelSettings, g: Goal, zs: &[[f64; 2]]) -> f64 {
 
 #[test]
 fn goal_posterior_within_tv_002_of_the_exact_posterior_at_n_10000() {
+    check_against_exact(None);
+}
+
+/// With a goal prior the exact posterior is `prior_g · exp(ll_g)` normalised, and log Z is
+/// `log Σ_g prior_g exp(ll_g)`. The prior puts little mass on the true goal (0), so the
+/// posterior moves from the prior as observations accumulate.
+#[test]
+fn goal_posterior_with_a_prior_within_tv_002_of_the_exact_posterior() {
+    check_against_exact(Some([0.15, 0.6, 0.25]));
+}
+
+fn check_against_exact(prior: Option<[f64; 3]>) {
     let s = settings();
+    let pr = prior.unwrap_or([1.0 / 3.0; 3]);
     let goals = [
         Goal::point(4.0, 1.0),
         Goal::point(3.0, 3.0),
@@ -95,17 +108,22 @@ fn goal_posterior_within_tv_002_of_the_exact_posterior_at_n_10000() {
     for t in [4, 8, 12] {
         let ll: Vec<f64> = goals
             .iter()
-            .map(|&g| kalman_loglik(&s, g, &zs[..t]))
+            .zip(pr)
+            .map(|(&g, p)| kalman_loglik(&s, g, &zs[..t]) + p.ln())
             .collect();
         let mx = ll.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let tot: f64 = ll.iter().map(|l| (l - mx).exp()).sum();
         let exact: Vec<f64> = ll.iter().map(|l| (l - mx).exp() / tot).collect();
         // Both proposals target the same posterior.
         for guided in [false, true] {
+            let mut m = GoalModel::new(&goals, s.clone())
+                .unwrap()
+                .with_guided(guided);
+            if let Some(p) = prior {
+                m = m.with_prior(&p).unwrap();
+            }
             let mut pf = ParticleFilter::new(
-                GoalModel::new(&goals, s.clone())
-                    .unwrap()
-                    .with_guided(guided),
+                m,
                 FilterSettings {
                     n_particles: 10_000,
                     seed: 3,
@@ -118,8 +136,8 @@ fn goal_posterior_within_tv_002_of_the_exact_posterior_at_n_10000() {
             for z in &zs[..t] {
                 pf.step(&z[..]).unwrap();
             }
-            // log Z of the mixture: log Σ_g prior_g exp(ll_g).
-            lz_exact = lz_exact.max(mx + (tot / 3.0).ln());
+            // log Z of the mixture: log Σ_g prior_g exp(ll_g) (ll includes log prior_g).
+            lz_exact = lz_exact.max(mx + tot.ln());
             let mut post = vec![0.0; 3];
             intent_engine::belief::goal_probabilities_into(&pf, &mut post);
             let tv: f64 = 0.5
@@ -143,6 +161,78 @@ fn goal_posterior_within_tv_002_of_the_exact_posterior_at_n_10000() {
             );
         }
     }
+}
+
+/// A switching person draws the new goal from the prior, so with no observations the goal
+/// posterior stays at the prior (switching to a uniform draw would pull it to 1/3 each:
+/// after 25 steps at switch probability 0.2 only 0.4 % of the prior's shape would be left).
+#[test]
+fn switching_keeps_the_goal_prior_stationary() {
+    let goals = [
+        Goal::point(5.0, 0.0),
+        Goal::point(0.0, 5.0),
+        Goal::point(-3.0, -3.0),
+    ];
+    let prior = [0.6, 0.3, 0.1];
+    let s = GoalModelSettings {
+        dt: 0.1,
+        switch_prob: 0.2,
+        ..Default::default()
+    };
+    let m = GoalModel::new(&goals, s)
+        .unwrap()
+        .with_prior(&prior)
+        .unwrap();
+    let f = FilterSettings {
+        n_particles: 20_000,
+        seed: 9,
+        ..Default::default()
+    };
+    let mut gi = GoalInference::from_model(m, f).unwrap();
+    gi.update([0.0, 0.0]).unwrap();
+    for _ in 0..25 {
+        gi.predict();
+    }
+    let p = gi.goal_probabilities();
+    for (a, b) in p.iter().zip(prior) {
+        assert!((a - b).abs() < 0.03, "{p:?} vs prior {prior:?}");
+    }
+}
+
+/// Adding a goal scales the prior like the particles' goal probabilities (the old goals keep
+/// their proportions); removing one renormalises the rest.
+#[test]
+fn goal_edits_keep_the_prior_proportions() {
+    let goals = [
+        Goal::point(5.0, 0.0),
+        Goal::point(0.0, 5.0),
+        Goal::point(-3.0, -3.0),
+    ];
+    let m = GoalModel::new(&goals, GoalModelSettings::default())
+        .unwrap()
+        .with_prior(&[6.0, 3.0, 1.0])
+        .unwrap();
+    let mut gi = GoalInference::from_model(m, FilterSettings::default()).unwrap();
+    gi.update([0.0, 0.0]).unwrap();
+    gi.add_goal(Goal::point(1.0, 1.0)).unwrap();
+    let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12);
+    let p = gi.filter().model().prior().to_vec();
+    assert!(close(&p, &[0.45, 0.225, 0.075, 0.25]), "{p:?}");
+    gi.remove_goal(0).unwrap();
+    let p = gi.filter().model().prior().to_vec();
+    assert!(
+        close(&p, &[0.225 / 0.55, 0.075 / 0.55, 0.25 / 0.55]),
+        "{p:?}"
+    );
+    // A uniform prior stays exactly uniform.
+    let mut gi = GoalInference::new(
+        &goals,
+        GoalModelSettings::default(),
+        FilterSettings::default(),
+    )
+    .unwrap();
+    gi.add_goal(Goal::point(1.0, 1.0)).unwrap();
+    assert_eq!(gi.filter().model().prior(), &[0.25; 4]);
 }
 
 /// The fused goal step (blocks of 64 and 8 particles, then single particles) gives the same

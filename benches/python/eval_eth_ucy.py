@@ -16,6 +16,10 @@ The model's parameters are either fixed (``PARAMS``, typical walking values) or,
 ``--loso``, chosen leave-one-scene-out from a small grid over the rationality, the velocity
 noise, the observation noise and the velocity model: each scene is evaluated with the setting that did best on the other four (goal
 accuracy for goal inference, ADE for prediction), so no scene's own result picks its setting.
+
+With ``--prior`` each segment's filter gets a goal prior (``GoalInference(goal_prior=...)``):
+how often each goal cluster is the endpoint of the scene's *other* segments (leave-one-out
+counts plus one), i.e. scene statistics a deployed system would have collected beforehand.
 """
 
 from __future__ import annotations
@@ -73,7 +77,14 @@ def kmeans(pts, k, seed=0, iters=100):
     return c, rad, lab
 
 
-def goal_eval(segs, n_particles, params=PARAMS, min_len=8):
+def loo_prior(lab, g, k=3):
+    """Endpoint frequencies of the other segments (leave-one-out), plus one per goal."""
+    counts = np.bincount(lab, minlength=k).astype(float)
+    counts[g] -= 1
+    return counts + 1
+
+
+def goal_eval(segs, n_particles, params=PARAMS, min_len=8, prior=False):
     segs = [s for s in segs if len(s) >= min_len]
     ends = np.array([s[-1] for s in segs])
     c, rad, lab = kmeans(ends, 3)
@@ -83,7 +94,8 @@ def goal_eval(segs, n_particles, params=PARAMS, min_len=8):
         acc, brier = [], []
         for s, g in zip(segs, lab):
             n_obs = max(2, int(round(frac * len(s))))
-            gi = ie.GoalInference(goals, n_particles=n_particles, seed=0, **params)
+            kw = dict(goal_prior=loo_prior(lab, g)) if prior else {}
+            gi = ie.GoalInference(goals, n_particles=n_particles, seed=0, **params, **kw)
             for z in s[:n_obs]:
                 gi.update(z)
             p = gi.goal_probabilities()
@@ -119,17 +131,18 @@ def main(argv=None) -> int:
     ap.add_argument("--particles", type=int, default=500)
     ap.add_argument("--scenes", nargs="*", default=SCENES)
     ap.add_argument("--loso", action="store_true", help="leave-one-scene-out choice from a small grid")
+    ap.add_argument("--prior", action="store_true", help="leave-one-out endpoint-frequency goal prior")
     args = ap.parse_args(argv)
     if not os.path.isdir(args.data):
         print(f"no ETH/UCY data at {args.data}; skipping")
         return 0
     if args.loso:
         return loso(args)
-    print(f"parameters: {PARAMS}, N = {args.particles}")
+    print(f"parameters: {PARAMS}, N = {args.particles}, goal prior: {'leave-one-out frequencies' if args.prior else 'uniform'}")
     accs, preds = [], []
     for sc in args.scenes:
         segs = load(os.path.join(args.data, sc + ".csv"))
-        g, goals = goal_eval(segs, args.particles)
+        g, goals = goal_eval(segs, args.particles, prior=args.prior)
         r, nw = ade_fde(segs, goals, args.particles)
         ours, cv = r["ours"], r["cv"]
         accs.append([g[f][0] for f in (0.25, 0.5, 0.75)] + [g[f][1] for f in (0.25, 0.5, 0.75)])
@@ -152,7 +165,7 @@ def loso(args):
     for sc in args.scenes:
         segs = load(os.path.join(args.data, sc + ".csv"))
         for j, params in enumerate(GRID):
-            g, goals = goal_eval(segs, args.particles, params)
+            g, goals = goal_eval(segs, args.particles, params, prior=args.prior)
             r, _ = ade_fde(segs, goals, args.particles, params)
             res[sc, j] = [g[f][0] for f in (0.25, 0.5, 0.75)] + [g[f][1] for f in (0.25, 0.5, 0.75)] + list(r["ours"]) + list(r["cv"])
             print(sc, j, params["velocity_model"], params["rationality"], params["velocity_noise"],

@@ -388,6 +388,7 @@ class GoalInference:
         velocity_model: str = "constant_speed",
         threads: int = 1,
         proposal: str = "bootstrap",
+        goal_prior: Optional[_ArrayLike] = None,
     ) -> GoalInference: ...
     def update(self, z: _Vector) -> _Status:
         """Assimilates an observed position [x, y]; returns "ok", "resampled" or "reinitialised"."""

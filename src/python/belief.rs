@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 
 use super::array;
-use super::errors::{choice, invalid, run, run_renamed, to_py};
+use super::errors::{choice, invalid, renamed, run, run_renamed, to_py};
 use crate::belief::acquisition::{self as acq, Improvement, ParticleUtilities};
 use crate::belief::{
     resample, FilterSettings, Goal, GoalInference, GoalModel, GoalModelSettings, GoalVelocity,
@@ -103,7 +103,7 @@ impl PyGoalInference {
     #[pyo3(signature = (goals, *, n_particles=1000, dt=0.1, seed=0, speed=1.2, obs_noise=0.05,
         resampling="systematic", ess_threshold=0.5, rationality=1.0, velocity_noise=0.5,
         switch_prob=0.0, slow_radius=0.5, velocity_model="constant_speed", threads=1,
-        proposal="bootstrap"))]
+        proposal="bootstrap", goal_prior=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -122,6 +122,7 @@ impl PyGoalInference {
         velocity_model: &str,
         threads: i64,
         proposal: &str,
+        goal_prior: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let goals = goals_arg(goals)?;
         let guided = choice(py, "proposal", proposal, "bootstrap", "guided")?;
@@ -143,7 +144,12 @@ impl PyGoalInference {
             seed,
             par: array::par(py, threads)?,
         };
-        let inner = GoalInference::new(&goals, model, filter).map_err(|e| to_py(py, &e))?;
+        let prior = match goal_prior {
+            Some(p) => Some(array::vector(p, "goal_prior")?.as_array().to_vec()),
+            None => None,
+        };
+        let inner = build(&goals, prior.as_deref(), model, filter)
+            .map_err(|e| to_py(py, &renamed(e, &[("prior", "goal_prior")])))?;
         Ok(Self {
             inner,
             predict_calls: 0,
@@ -170,7 +176,8 @@ impl PyGoalInference {
             ));
         }
         let pf = me.inner.filter();
-        let state = (pf.model().goals(), pf.model().settings(), pf.settings());
+        let m = pf.model();
+        let state = (m.goals(), m.settings(), pf.settings(), m.prior());
         let json = serde_json::to_string(&state)
             .map_err(|e| invalid(py, "GoalInference", format_args!("cannot pickle: {e}")))?;
         let f = py
@@ -288,6 +295,20 @@ impl PyGoalInference {
     }
 }
 
+/// A goal-inference filter, with a goal prior when one is given.
+fn build(
+    goals: &[Goal],
+    prior: Option<&[f64]>,
+    model: GoalModelSettings,
+    filter: FilterSettings,
+) -> crate::Result<GoalInference> {
+    let mut m = GoalModel::new(goals, model)?;
+    if let Some(p) = prior {
+        m = m.with_prior(p)?;
+    }
+    GoalInference::from_model(m, filter)
+}
+
 /// Unpickles a GoalInference (see `GoalInference.__reduce__`): goals, model and filter
 /// settings as JSON, and the count of seedless predictions made before pickling.
 #[pyfunction]
@@ -296,10 +317,14 @@ fn _goal_inference_from_state(
     state_json: &str,
     predict_calls: u64,
 ) -> PyResult<PyGoalInference> {
-    let (goals, model, filter): (Vec<Goal>, GoalModelSettings, FilterSettings) =
-        serde_json::from_str(state_json)
-            .map_err(|e| invalid(py, "state_json", format_args!("{e}")))?;
-    let inner = GoalInference::new(&goals, model, filter).map_err(|e| to_py(py, &e))?;
+    type State = (Vec<Goal>, GoalModelSettings, FilterSettings, Vec<f64>);
+    type StateV1 = (Vec<Goal>, GoalModelSettings, FilterSettings);
+    // Pickles made before the goal prior was carried have three fields (a uniform prior).
+    let (goals, model, filter, prior): State = serde_json::from_str(state_json)
+        .or_else(|_| serde_json::from_str::<StateV1>(state_json).map(|(g, m, f)| (g, m, f, vec![])))
+        .map_err(|e| invalid(py, "state_json", format_args!("{e}")))?;
+    let prior = (!prior.is_empty()).then_some(&prior[..]);
+    let inner = build(&goals, prior, model, filter).map_err(|e| to_py(py, &e))?;
     Ok(PyGoalInference {
         inner,
         predict_calls,

@@ -1,6 +1,7 @@
 """Belief core from Python: GoalInference, ParticleFilter, resamplers, acquisition."""
 
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -98,6 +99,28 @@ def test_guided_proposal_keeps_particles_alive_on_precise_tracks():
     np.testing.assert_array_equal(fresh.goal_probabilities(), again.goal_probabilities())
     with pytest.raises(ValueError, match="proposal"):
         ie.GoalInference(goals, proposal="optimal")
+
+
+def test_goal_prior_sets_the_initial_posterior_survives_pickling_and_is_checked():
+    goals = np.array([[8.0, 0.0], [0.0, 8.0], [-6.0, -6.0]])
+    kw = dict(n_particles=2000, dt=0.4, seed=2, switch_prob=0.05)
+    gi = ie.GoalInference(goals, goal_prior=[6.0, 3.0, 1.0], **kw)
+    np.testing.assert_allclose(gi.goal_probabilities(), [0.6, 0.3, 0.1], atol=1e-12)
+    # Ambiguous evidence (walking between goals 0 and 1): the prior tips the balance.
+    flat = ie.GoalInference(goals, **kw)
+    for t in range(3):
+        z = [0.3 * t, 0.3 * t]
+        gi.update(z)
+        flat.update(z)
+    p, q = gi.goal_probabilities(), flat.goal_probabilities()
+    assert p[0] / p[1] > 1.5 * q[0] / q[1], (p, q)
+    again = pickle.loads(pickle.dumps(ie.GoalInference(goals, goal_prior=[6.0, 3.0, 1.0], **kw)))
+    for t in range(3):
+        again.update([0.3 * t, 0.3 * t])
+    np.testing.assert_array_equal(again.goal_probabilities(), p)
+    for bad in ([1.0, 2.0], [1.0, np.nan, 1.0], [0.0, 0.0, 0.0], [1.0, -1.0, 1.0]):
+        with pytest.raises(ie.InvalidInputError, match="goal_prior"):
+            ie.GoalInference(goals, goal_prior=bad)
 
 
 def test_degenerate_input_raises_value_errors_or_recovers():

@@ -327,7 +327,8 @@ def gpu_specs():
 
 
 def belief_specs():
-    spec("GoalInference.__new__", f(ie.GoalInference), dict(goals=GOALS, n_particles=100), arrays=["goals"],
+    spec("GoalInference.__new__", f(ie.GoalInference), dict(goals=GOALS, n_particles=100, goal_prior=np.array([0.5, 0.3, 0.2])),
+         arrays=["goals", "goal_prior"], optional=["goal_prior"],
          scalars=dict(n_particles=[0, -1, "a"], dt=BAD_POS, obs_noise=BAD_POS, speed=BAD_NONNEG,
                       resampling=["bogus", None], ess_threshold=[NAN, -0.1, 1.5], rationality=BAD_NONNEG,
                       velocity_noise=BAD_NONNEG, switch_prob=[NAN, -0.1, 1.5], slow_radius=BAD_NONNEG,

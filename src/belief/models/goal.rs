@@ -86,7 +86,10 @@ pub struct GoalModelSettings {
     pub velocity_noise: f64,
     /// Standard deviation of the position observation noise (m).
     pub obs_noise: f64,
-    /// Probability per step that the person switches to a goal drawn uniformly (0 = fixed goal).
+    /// Probability per step that the person switches to a goal drawn from the goal prior
+    /// (uniform unless set with [`GoalModel::with_prior`]); 0 = fixed goal. Switching to the
+    /// prior keeps the prior stationary: with no observations the goal probabilities stay
+    /// at the prior.
     pub switch_prob: f64,
     /// Target velocity model.
     pub velocity: GoalVelocity,
@@ -160,6 +163,8 @@ impl GoalModelSettings {
 pub struct GoalModel {
     goals: Vec<Goal>,
     prior: Vec<f64>,
+    /// All prior entries are `1/K` (the kernel then keeps its historical `switch_prob / K`).
+    uniform: bool,
     s: GoalModelSettings,
 }
 
@@ -193,11 +198,22 @@ impl GoalModel {
         Ok(Self {
             goals: goals.to_vec(),
             prior: vec![1.0 / k as f64; k],
+            uniform: true,
             s: settings,
         })
     }
 
-    /// Sets the goal prior (normalised here).
+    /// Sets the goal prior (normalised here): the initial goal probabilities, and the
+    /// distribution a switching person (`switch_prob > 0`) draws the new goal from. Typically
+    /// scene statistics, e.g. how often each exit is taken.
+    ///
+    /// ```
+    /// use intent_engine::belief::{Goal, GoalModel, GoalModelSettings};
+    /// let goals = [Goal::point(5.0, 0.0), Goal::point(0.0, 5.0)];
+    /// let m = GoalModel::new(&goals, GoalModelSettings::default())?.with_prior(&[3.0, 1.0])?;
+    /// assert_eq!(m.prior(), &[0.75, 0.25]);
+    /// # Ok::<(), intent_engine::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::Shape`] on a length other than K; invalid weights as in
@@ -213,8 +229,31 @@ impl GoalModel {
         let t = crate::belief::resample::check_weights(prior).map_err(|e| {
             Error::invalid_value("prior", e.to_string().trim_start_matches("weights: "))
         })?;
-        self.prior = prior.iter().map(|p| p / t).collect();
+        // A prior that already sums to 1 up to rounding is kept bit for bit, so a stored
+        // (normalised) prior rebuilds the same model.
+        let prior: Vec<f64> = if (t - 1.0).abs() <= 4.0 * f64::EPSILON {
+            prior.to_vec()
+        } else {
+            prior.iter().map(|p| p / t).collect()
+        };
+        self.set_prior(prior);
         Ok(self)
+    }
+
+    /// Stores a normalised prior, snapping an all-equal one to exactly `1/K`.
+    fn set_prior(&mut self, mut prior: Vec<f64>) {
+        let k = prior.len();
+        self.uniform = prior.iter().all(|&p| p == prior[0]);
+        if self.uniform {
+            prior.fill(1.0 / k as f64);
+        }
+        self.prior = prior;
+    }
+
+    /// The goal prior (sums to 1).
+    #[must_use]
+    pub fn prior(&self) -> &[f64] {
+        &self.prior
     }
 
     /// Uses the locally optimal ("guided") proposal (the setting
@@ -420,7 +459,6 @@ struct KernelConsts {
     dt: f64,
     keep: f64,
     jump: f64,
-    uni: f64,
     speed: f64,
     velocity: GoalVelocity,
     switching: bool,
@@ -482,7 +520,6 @@ impl<'a, I: Iterator<Item = &'a mut [f64]>> SimdTask for GoalKernel<'a, I> {
             dt: s.dt,
             keep: 1.0 - s.switch_prob,
             jump: s.switch_prob / k as f64,
-            uni: 1.0 / k as f64,
             speed: s.speed,
             velocity: s.velocity,
             switching: s.switch_prob > 0.0,
@@ -614,8 +651,14 @@ fn goal_block<const FMA: bool, const L: usize>(
             return;
         };
         if c.switching {
+            // Switch to a goal drawn from the prior (`switch_prob / K` when uniform).
+            let jump = if m.uniform {
+                c.jump
+            } else {
+                m.s.switch_prob * m.prior[g]
+            };
             for q in r.iter_mut() {
-                *q = simd::mul_add::<FMA>(c.keep, *q, c.jump);
+                *q = simd::mul_add::<FMA>(c.keep, *q, jump);
             }
         }
         target_velocity::<L>(c, goal, &ox, &oy, &ovx, &ovy, &mut tx, &mut ty);
@@ -714,19 +757,19 @@ fn goal_block<const FMA: bool, const L: usize>(
         }
     }
     // tot > 0 in exact arithmetic (the drawn goal has p > 0 and ratio 1); guard underflow
-    // and rounding by falling back to uniform (`inv = 0`, `add = 1/K`).
+    // and rounding by falling back to the prior (`inv = 0`, `add = 1`, times prior_g).
     let (mut inv, mut add) = ([0.0; L], [0.0; L]);
     for l in 0..L {
         let ok = tot[l] > 0.0 && tot[l] < f64::INFINITY;
         inv[l] = if ok { 1.0 / tot[l] } else { 0.0 };
-        add[l] = if ok { 0.0 } else { c.uni };
+        add[l] = if ok { 0.0 } else { 1.0 };
     }
-    for g in 0..k {
+    for (g, &pg) in m.prior.iter().enumerate() {
         let Some(r) = lanes::<L>(rows.get(g), i0) else {
             return;
         };
         for l in 0..L {
-            r[l] = simd::mul_add::<FMA>(r[l], inv[l], add[l]);
+            r[l] = simd::mul_add::<FMA>(r[l], inv[l], add[l] * pg);
         }
     }
     // 4. Observation log-likelihood, while the new positions are in registers.
@@ -812,9 +855,28 @@ impl GoalInference {
     /// # Errors
     /// Invalid goals or settings (zero goals, `n_particles == 0`, non-positive noise, …).
     pub fn new(goals: &[Goal], model: GoalModelSettings, filter: FilterSettings) -> Result<Self> {
-        let m = GoalModel::new(goals, model)?;
+        Self::from_model(GoalModel::new(goals, model)?, filter)
+    }
+
+    /// Builds the filter over a configured model, e.g. one with a goal prior
+    /// ([`GoalModel::with_prior`]) or the guided proposal.
+    ///
+    /// ```
+    /// use intent_engine::belief::{FilterSettings, Goal, GoalInference, GoalModel, GoalModelSettings};
+    /// let goals = [Goal::point(5.0, 0.0), Goal::point(0.0, 5.0)];
+    /// let m = GoalModel::new(&goals, GoalModelSettings::default())?.with_prior(&[0.9, 0.1])?;
+    /// let mut gi = GoalInference::from_model(m, FilterSettings { n_particles: 1000, ..Default::default() })?;
+    /// let p = gi.goal_probabilities(); // the prior, before any observation
+    /// assert!((p[0] - 0.9).abs() < 1e-12, "{p:?}");
+    /// gi.update([0.0, 0.0])?;
+    /// # Ok::<(), intent_engine::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Invalid filter settings (`n_particles == 0`, …).
+    pub fn from_model(model: GoalModel, filter: FilterSettings) -> Result<Self> {
         Ok(Self {
-            pf: ParticleFilter::new(m, filter)?,
+            pf: ParticleFilter::new(model, filter)?,
             initialised: false,
         })
     }
@@ -892,7 +954,7 @@ impl GoalInference {
     }
 
     /// Adds a goal at run time. Every particle gives it probability `1/(K+1)` and scales the
-    /// others by `K/(K+1)`; the prior becomes uniform.
+    /// others by `K/(K+1)`; so does the goal prior (a uniform prior stays uniform).
     ///
     /// # Errors
     /// A non-finite goal or negative radius.
@@ -902,8 +964,13 @@ impl GoalInference {
         self.pf.reshape_state(
             |m| {
                 m.goals.push(goal);
-                let n = m.goals.len();
-                m.prior = vec![1.0 / n as f64; n];
+                // As for the particles: the old goals keep their proportions.
+                let mut prior: Vec<f64> = m.prior.iter().map(|p| p * k / (k + 1.0)).collect();
+                prior.push(1.0 / (k + 1.0));
+                if m.uniform {
+                    prior.fill(1.0);
+                }
+                m.set_prior(prior);
             },
             |a, b| {
                 b[..a.len()].copy_from_slice(a);
@@ -935,8 +1002,15 @@ impl GoalInference {
         self.pf.reshape_state(
             |m| {
                 m.goals.remove(index);
-                let n = m.goals.len();
-                m.prior = vec![1.0 / n as f64; n];
+                m.prior.remove(index);
+                let t: f64 = m.prior.iter().sum();
+                let n = m.prior.len();
+                let prior = if t > 0.0 && !m.uniform {
+                    m.prior.iter().map(|p| p / t).collect()
+                } else {
+                    vec![1.0 / n as f64; n]
+                };
+                m.set_prior(prior);
             },
             |a, b| {
                 b[..4].copy_from_slice(&a[..4]);
