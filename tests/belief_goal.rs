@@ -289,3 +289,97 @@ fn fused_goal_step_agrees_across_simd_levels_and_ragged_blocks() {
         );
     }
 }
+
+/// A separate forecast model: a person walking at 0.5 m/s is predicted at their own speed
+/// by the `Heading` forecast model, and at about the nominal 1.2 m/s by the filter's
+/// `ConstantSpeed` model; the filter's own state is untouched by either forecast, and the
+/// forecast model follows goal edits.
+#[test]
+fn forecast_settings_move_particles_with_their_own_motion_model() {
+    let goals = [Goal::point(20.0, 0.0), Goal::point(0.0, 20.0)];
+    let s = GoalModelSettings {
+        dt: 0.4,
+        obs_noise: 0.03,
+        rationality: 1.0,
+        ..Default::default()
+    };
+    let f = FilterSettings {
+        n_particles: 2000,
+        seed: 4,
+        ..Default::default()
+    };
+    let mut gi = GoalInference::new(&goals, s.clone(), f).unwrap();
+    for t in 0..10 {
+        gi.update([0.2 * t as f64, 0.0]).unwrap();
+    }
+    let h = 10;
+    let predict = |gi: &mut GoalInference| {
+        let (mut m, mut c) = (vec![0.0; 2 * h], vec![0.0; 4 * h]);
+        gi.predict_into(h, 7, &mut m, &mut c).unwrap();
+        m[2 * (h - 1)] - 1.8 // x travelled in 4 s from the last observation
+    };
+    let own = predict(&mut gi);
+    let before = (gi.goal_probabilities(), gi.filter().mean());
+    gi.set_forecast_settings(Some(GoalModelSettings {
+        rationality: 0.1,
+        velocity_noise: 0.05,
+        velocity: GoalVelocity::Heading { slow_radius: 1.0 },
+        ..s.clone()
+    }))
+    .unwrap();
+    let fc = predict(&mut gi);
+    assert!(
+        (1.5..2.5).contains(&fc),
+        "forecast model travelled {fc} m (0.5 m/s · 4 s = 2 m)"
+    );
+    assert!(
+        own > fc + 1.0,
+        "filter model travelled {own} m, forecast model {fc} m"
+    );
+    assert_eq!((gi.goal_probabilities(), gi.filter().mean()), before);
+    // Sampled trajectories use the forecast model too.
+    let tr = gi.sample_trajectories(h, 200, 3).unwrap();
+    let mean_x: f64 = (0..200).map(|j| tr[(j * h + h - 1) * 2]).sum::<f64>() / 200.0 - 1.8;
+    assert!(
+        (1.5..2.5).contains(&mean_x),
+        "sampled trajectories travelled {mean_x} m"
+    );
+    // Goal edits rebuild the forecast model (same goals, same state dimension).
+    gi.add_goal(Goal::point(-5.0, 0.0)).unwrap();
+    assert!((1.5..2.5).contains(&predict(&mut gi)));
+    gi.remove_goal(2).unwrap();
+    assert!((1.5..2.5).contains(&predict(&mut gi)));
+    // Invalid settings are rejected and leave the forecast model as it was.
+    let bad = GoalModelSettings {
+        rationality: -1.0,
+        ..s.clone()
+    };
+    assert!(gi.set_forecast_settings(Some(bad)).is_err());
+    assert!(gi.forecast_settings().is_some());
+    gi.set_forecast_settings(None).unwrap();
+    let back = predict(&mut gi);
+    assert!((back - own).abs() < 0.3, "{back} vs {own}");
+}
+
+/// A forecast model whose state does not fit the filter's is an error, not a panic.
+#[test]
+fn forecast_with_a_model_of_another_dimension_is_a_shape_error() {
+    let s = GoalModelSettings::default();
+    let m2 = GoalModel::new(&[Goal::point(1.0, 0.0), Goal::point(0.0, 1.0)], s.clone()).unwrap();
+    let m3 = GoalModel::new(
+        &[
+            Goal::point(1.0, 0.0),
+            Goal::point(0.0, 1.0),
+            Goal::point(1.0, 1.0),
+        ],
+        s,
+    )
+    .unwrap();
+    let mut pf = ParticleFilter::new(m2, FilterSettings::default()).unwrap();
+    let e = pf.forecast_with(&m3, 3, 1, |_, _, _| {}).unwrap_err();
+    assert!(e.to_string().contains("model"), "{e}");
+    let mut out = vec![0.0; 3 * 2 * 4];
+    assert!(pf
+        .sample_trajectories_with(&m3, 3, &[0, 1], 1, &mut out)
+        .is_err());
+}

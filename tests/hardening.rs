@@ -46,9 +46,9 @@
 //! | mpc::riccati | `RiccatiSolver::{settings, num_inequalities, shift_warm_start, x, u, u0, dynamics_duals, u_bound_duals, x_bound_duals, row_duals, soft_violations, objective, info}` | I |
 //! | mpc::models | `double_integrator`, `quadrotor_hover` | B |
 //! | mpc::status | `SolveStatus::{as_str, is_solved}` | I |
-//! | belief::filter | `FilterSettings::validate`, `ParticleFilter::{new, step, component_into, mean_into, covariance_into, reshape_state, sample_trajectories_into}` | B S |
+//! | belief::filter | `FilterSettings::validate`, `ParticleFilter::{new, step, component_into, mean_into, covariance_into, reshape_state, sample_trajectories_into, sample_trajectories_with, forecast_with}` | B S |
 //! | belief::filter | `ParticleFilter::{reset, resample, model, settings, set_par, n_particles, state_dim, steps, log_z, ess, weights, log_weights, chunks, mean, covariance, forecast, predict}`, `Particles*` accessors | I |
-//! | belief::models::goal | `GoalModelSettings::validate`, `GoalModel::{new, with_prior}`, `GoalInference::{new, from_model, update, goal_probabilities_into, add_goal, remove_goal, predict_into, sample_trajectories}` | B S |
+//! | belief::models::goal | `GoalModelSettings::validate`, `GoalModel::{new, with_prior}`, `GoalInference::{new, from_model, set_forecast_settings, update, goal_probabilities_into, add_goal, remove_goal, predict_into, sample_trajectories}` | B S |
 //! | belief::models::goal | `Goal::point`, `GoalModel::{goals, settings, n_goals}`, `GoalInference::{goal_probabilities, filter, filter_mut, is_initialised, predict, reset}`, free `goal_probabilities_into` | I |
 //! | belief::models | `LinearGaussian::new`, `GpMotion::new` | B |
 //! | belief::resample | `Resampling::parse`, `check_weights`, `resample`, `resample_into` | B P |

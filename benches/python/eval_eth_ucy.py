@@ -17,6 +17,12 @@ The model's parameters are either fixed (``PARAMS``, typical walking values) or,
 noise, the observation noise and the velocity model: each scene is evaluated with the setting that did best on the other four (goal
 accuracy for goal inference, ADE for prediction), so no scene's own result picks its setting.
 
+With ``--forecast`` predictions use separate motion settings (``GoalInference(forecast=...)``):
+each person's own speed (``heading``) and a slow turn toward the goal, while the goal posterior
+still comes from the inference model. Fixed runs use ``FORECAST``; with ``--loso`` each scene's
+forecast setting is the one from ``FORECASTS`` with the lowest ADE on the other four scenes
+(each evaluated with its own leave-one-scene-out goal-inference setting).
+
 With ``--prior`` each segment's filter gets a goal prior (``GoalInference(goal_prior=...)``):
 how often each goal cluster is the endpoint of the scene's *other* segments (leave-one-out
 counts plus one), i.e. scene statistics a deployed system would have collected beforehand.
@@ -106,7 +112,7 @@ def goal_eval(segs, n_particles, params=PARAMS, min_len=8, prior=False):
     return out, goals
 
 
-def ade_fde(segs, goals, n_particles, params=PARAMS, obs=8, pred=12):
+def ade_fde(segs, goals, n_particles, params=PARAMS, obs=8, pred=12, forecast=None):
     res = {"ours": [], "cv": []}
     for s in segs:
         for t0 in range(0, len(s) - obs - pred + 1):
@@ -114,7 +120,7 @@ def ade_fde(segs, goals, n_particles, params=PARAMS, obs=8, pred=12):
             past, fut = w[:obs], w[obs:]
             v = past[-1] - past[-2]
             cv = past[-1] + v * np.arange(1, pred + 1)[:, None]
-            gi = ie.GoalInference(goals, n_particles=n_particles, seed=0, **params)
+            gi = ie.GoalInference(goals, n_particles=n_particles, seed=0, forecast=forecast, **params)
             for z in past:
                 gi.update(z)
             mean, _ = gi.predict(pred, seed=1)
@@ -132,18 +138,26 @@ def main(argv=None) -> int:
     ap.add_argument("--scenes", nargs="*", default=SCENES)
     ap.add_argument("--loso", action="store_true", help="leave-one-scene-out choice from a small grid")
     ap.add_argument("--prior", action="store_true", help="leave-one-out endpoint-frequency goal prior")
+    ap.add_argument("--forecast", action="store_true", help="separate motion settings for prediction")
+    ap.add_argument("--proposal", choices=("bootstrap", "guided"), default="bootstrap",
+                    help="the filter's proposal, for the fixed parameters and every grid setting")
     args = ap.parse_args(argv)
     if not os.path.isdir(args.data):
         print(f"no ETH/UCY data at {args.data}; skipping")
         return 0
+    if args.proposal != "bootstrap":
+        global PARAMS, GRID
+        PARAMS = dict(PARAMS, proposal=args.proposal)
+        GRID = [dict(g, proposal=args.proposal) for g in GRID]
     if args.loso:
         return loso(args)
-    print(f"parameters: {PARAMS}, N = {args.particles}, goal prior: {'leave-one-out frequencies' if args.prior else 'uniform'}")
+    print(f"parameters: {PARAMS}, N = {args.particles}, goal prior: {'leave-one-out frequencies' if args.prior else 'uniform'}"
+          f", forecast: {FORECAST if args.forecast else 'the filter model'}")
     accs, preds = [], []
     for sc in args.scenes:
         segs = load(os.path.join(args.data, sc + ".csv"))
-        g, goals = goal_eval(segs, args.particles, prior=args.prior)
-        r, nw = ade_fde(segs, goals, args.particles)
+        g, goals = goal_eval(segs, args.particles, PARAMS, prior=args.prior)
+        r, nw = ade_fde(segs, goals, args.particles, PARAMS, forecast=FORECAST if args.forecast else None)
         ours, cv = r["ours"], r["cv"]
         accs.append([g[f][0] for f in (0.25, 0.5, 0.75)] + [g[f][1] for f in (0.25, 0.5, 0.75)])
         preds.append([ours[0], ours[1], cv[0], cv[1]])
@@ -155,6 +169,9 @@ def main(argv=None) -> int:
           f"ADE/FDE ours {p[0]:.3f}/{p[1]:.3f}  CV {p[2]:.3f}/{p[3]:.3f}")
     return 0
 
+
+FORECAST = dict(rationality=0.1, velocity_model="heading", velocity_noise=0.05)
+FORECASTS = [dict(rationality=r, velocity_model="heading", velocity_noise=v) for r in (0.1, 0.3) for v in (0.05, 0.2)]
 
 GRID = [dict(PARAMS, velocity_model=m, rationality=r, velocity_noise=v, obs_noise=o)
         for m in ("constant_speed", "heading") for r in (0.1, 0.5, 1.0) for v in (0.2, 0.4) for o in (0.03, 0.1)]
@@ -170,12 +187,27 @@ def loso(args):
             res[sc, j] = [g[f][0] for f in (0.25, 0.5, 0.75)] + [g[f][1] for f in (0.25, 0.5, 0.75)] + list(r["ours"]) + list(r["cv"])
             print(sc, j, params["velocity_model"], params["rationality"], params["velocity_noise"],
                   params["obs_noise"], np.round(res[sc, j], 3), flush=True)
+    jgs = {sc: max(range(len(GRID)), key=lambda j: np.mean([np.mean(res[o, j][:3]) for o in args.scenes if o != sc]))
+           for sc in args.scenes}
+    fres = {}  # (scene, forecast) -> (ade, fde), with the scene's own LOSO goal setting
+    if args.forecast:
+        for sc in args.scenes:
+            segs = load(os.path.join(args.data, sc + ".csv"))
+            _, goals = goal_eval(segs, args.particles, GRID[jgs[sc]], prior=args.prior)
+            for f, fc in enumerate(FORECASTS):
+                r, _ = ade_fde(segs, goals, args.particles, GRID[jgs[sc]], forecast=fc)
+                fres[sc, f] = list(r["ours"])
+                print(sc, "forecast", fc, np.round(fres[sc, f], 3), flush=True)
     rows = []
     for sc in args.scenes:
         others = [o for o in args.scenes if o != sc]
-        jg = max(range(len(GRID)), key=lambda j: np.mean([np.mean(res[o, j][:3]) for o in others]))
-        jp = min(range(len(GRID)), key=lambda j: np.mean([res[o, j][6] for o in others]))
-        row = res[sc, jg][:6] + res[sc, jp][6:]
+        jg = jgs[sc]
+        if args.forecast:
+            jp = min(range(len(FORECASTS)), key=lambda f: np.mean([fres[o, f][0] for o in others]))
+            row = res[sc, jg][:6] + fres[sc, jp] + res[sc, jg][8:]
+        else:
+            jp = min(range(len(GRID)), key=lambda j: np.mean([res[o, j][6] for o in others]))
+            row = res[sc, jg][:6] + res[sc, jp][6:]
         rows.append(row)
         print(f"{sc:11s} [goal cfg {jg}, pred cfg {jp}] goal acc 25/50/75%: {row[0]:.3f} {row[1]:.3f} {row[2]:.3f}  "
               f"Brier {row[3]:.3f} {row[4]:.3f} {row[5]:.3f}  ADE/FDE ours {row[6]:.3f}/{row[7]:.3f}  CV {row[8]:.3f}/{row[9]:.3f}")

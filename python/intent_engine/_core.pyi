@@ -1,7 +1,7 @@
 """Type stubs for the native module ``intent_engine._core`` (checked by ``mypy.stubtest``)."""
 
 import os
-from typing import Any, Callable, Optional, Sequence, Tuple, Union, final
+from typing import Any, Callable, Mapping, Optional, Sequence, Tuple, Union, final
 
 import numpy as np
 import numpy.typing as npt
@@ -389,13 +389,15 @@ class GoalInference:
         threads: int = 1,
         proposal: str = "bootstrap",
         goal_prior: Optional[_ArrayLike] = None,
+        forecast: Optional[Mapping[str, Union[float, str]]] = None,
     ) -> GoalInference: ...
     def update(self, z: _Vector) -> _Status:
         """Assimilates an observed position [x, y]; returns "ok", "resampled" or "reinitialised"."""
     def goal_probabilities(self) -> npt.NDArray[np.float64]:
         """Posterior probability of each goal, shape (K,)."""
     def predict(self, horizon: int, *, seed: Optional[int] = None) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """Predicted positions over steps 1..horizon: mean (H, 2) and covariance (H, 2, 2)."""
+        """Predicted positions over steps 1..horizon: mean (H, 2) and covariance (H, 2, 2),
+        simulated with the ``forecast`` motion settings when given (else the filter's)."""
     def sample_trajectories(self, horizon: int, n: int, *, seed: int = 0) -> npt.NDArray[np.float64]:
         """n sampled position trajectories, shape (n, horizon, 2)."""
     def effective_sample_size(self) -> float:

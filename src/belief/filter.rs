@@ -748,68 +748,46 @@ impl<M: Model> ParticleFilter<M> {
         &mut self,
         horizon: usize,
         seed: u64,
-        mut record: impl FnMut(usize, ParticlesRef<'_>, &[f64]),
+        record: impl FnMut(usize, ParticlesRef<'_>, &[f64]),
     ) {
-        // The forecast runs on the spare buffer with its own streams, so the filter's state
-        // and chunk streams stay untouched.
-        self.spare.copy_from_slice(&self.states);
-        let model = &self.model;
-        let dim = self.dim;
-        for t in 0..horizon {
-            let par = self.settings.par;
-            let spare = &mut self.spare;
-            let scratch = &mut self.scratch;
-            let per = scratch.len() / self.n.max(1);
-            let step_seed = seed ^ (t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            let body = |(b, (d, s)): (usize, (&mut [f64], &mut [f64]))| {
-                let len = d.len() / dim;
-                let mut rng = ChaCha8Rng::seed_from_u64(step_seed);
-                rng.set_stream(b as u64 + 1);
-                let mut p = Particles::new(d, len, b * CHUNK);
-                model.propagate(&mut p, &mut rng, &mut s[..per * len]);
-            };
-            #[cfg(feature = "rayon")]
-            if par.is_parallel() {
-                use rayon::prelude::*;
-                par.install(|| {
-                    spare
-                        .par_chunks_mut(dim * CHUNK)
-                        .zip(scratch.par_chunks_mut(per * CHUNK))
-                        .enumerate()
-                        .for_each(body);
-                });
-            } else {
-                spare
-                    .chunks_mut(dim * CHUNK)
-                    .zip(scratch.chunks_mut(per * CHUNK))
-                    .enumerate()
-                    .for_each(body);
-            }
-            #[cfg(not(feature = "rayon"))]
-            {
-                let _ = par;
-                spare
-                    .chunks_mut(dim * CHUNK)
-                    .zip(scratch.chunks_mut(per * CHUNK))
-                    .enumerate()
-                    .for_each(body);
-            }
-            for (b, (d, w)) in self
-                .spare
-                .chunks(dim * CHUNK)
-                .zip(self.w.chunks(CHUNK))
-                .enumerate()
-            {
-                record(
-                    t,
-                    ParticlesRef {
-                        data: d,
-                        len: w.len(),
-                        start: b * CHUNK,
-                    },
-                    w,
-                );
-            }
+        let fc = Forecast {
+            n: self.n,
+            dim: self.dim,
+            par: self.settings.par,
+            states: &self.states,
+            spare: &mut self.spare,
+            scratch: &mut self.scratch,
+            w: &self.w,
+        };
+        // The filter's own model always has its state dimension.
+        let _ = forecast_impl(&self.model, fc, horizon, seed, record);
+    }
+
+    /// As [`ParticleFilter::forecast`], but the particles move through `model` (e.g. the
+    /// filter's model with other motion parameters for prediction).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `model`'s state dimension differs from the filter's.
+    pub fn forecast_with(
+        &mut self,
+        model: &M,
+        horizon: usize,
+        seed: u64,
+        record: impl FnMut(usize, ParticlesRef<'_>, &[f64]),
+    ) -> Result<()> {
+        forecast_impl(model, self.fc(), horizon, seed, record)
+    }
+
+    /// The buffers a forecast uses.
+    fn fc(&mut self) -> Forecast<'_> {
+        Forecast {
+            n: self.n,
+            dim: self.dim,
+            par: self.settings.par,
+            states: &self.states,
+            spare: &mut self.spare,
+            scratch: &mut self.scratch,
+            w: &self.w,
         }
     }
 
@@ -875,6 +853,33 @@ impl<M: Model> ParticleFilter<M> {
         seed: u64,
         out: &mut [f64],
     ) -> Result<()> {
+        self.sample_trajectories_with(&self.model, horizon, components, seed, out)
+    }
+
+    /// As [`ParticleFilter::sample_trajectories_into`], but the drawn particles move through
+    /// `model` (see [`ParticleFilter::forecast_with`]).
+    ///
+    /// # Errors
+    /// As [`ParticleFilter::sample_trajectories_into`]; [`Error::Shape`] if `model`'s state
+    /// dimension differs from the filter's.
+    pub fn sample_trajectories_with(
+        &self,
+        model: &M,
+        horizon: usize,
+        components: &[usize],
+        seed: u64,
+        out: &mut [f64],
+    ) -> Result<()> {
+        if model.state_dim() != self.dim {
+            return Err(Error::shape(
+                "model",
+                format_args!(
+                    "state dimension {} differs from the filter's {}",
+                    model.state_dim(),
+                    self.dim
+                ),
+            ));
+        }
         let nc = components.len();
         if let Some(&c) = components.iter().find(|&&c| c >= self.dim) {
             return Err(Error::shape(
@@ -909,7 +914,7 @@ impl<M: Model> ParticleFilter<M> {
         let dim = self.dim;
         let mut data = vec![0.0; m * dim];
         gather_from(self.n, dim, &self.states, &idx, &mut data);
-        let per = self.model.scratch_per_particle().max(1);
+        let per = model.scratch_per_particle().max(1);
         let mut scratch = vec![0.0; per * CHUNK];
         for t in 0..horizon {
             for (b, d) in data.chunks_mut(dim * CHUNK).enumerate() {
@@ -919,8 +924,7 @@ impl<M: Model> ParticleFilter<M> {
                 );
                 r.set_stream(b as u64 + 1);
                 let mut p = Particles::new(d, len, b * CHUNK);
-                self.model
-                    .propagate(&mut p, &mut r, &mut scratch[..per * len]);
+                model.propagate(&mut p, &mut r, &mut scratch[..per * len]);
                 for i in 0..len {
                     let j = b * CHUNK + i;
                     for (k, &c) in components.iter().enumerate() {
@@ -931,6 +935,100 @@ impl<M: Model> ParticleFilter<M> {
         }
         Ok(())
     }
+}
+
+/// The filter's buffers for [`forecast_impl`] (split borrows: the model stays borrowed apart).
+struct Forecast<'a> {
+    n: usize,
+    dim: usize,
+    par: Par,
+    states: &'a [f64],
+    spare: &'a mut [f64],
+    scratch: &'a mut [f64],
+    w: &'a [f64],
+}
+
+/// Simulates the particles of `fc` through `model` (see [`ParticleFilter::forecast`]).
+fn forecast_impl<M: Model>(
+    model: &M,
+    fc: Forecast<'_>,
+    horizon: usize,
+    seed: u64,
+    mut record: impl FnMut(usize, ParticlesRef<'_>, &[f64]),
+) -> Result<()> {
+    if model.state_dim() != fc.dim || model.scratch_per_particle() > fc.scratch.len() / fc.n.max(1)
+    {
+        return Err(Error::shape(
+            "model",
+            format_args!(
+                "state dimension {} (scratch {} per particle) does not fit the filter's {}",
+                model.state_dim(),
+                model.scratch_per_particle(),
+                fc.dim
+            ),
+        ));
+    }
+    // The forecast runs on the spare buffer with its own streams, so the filter's state
+    // and chunk streams stay untouched.
+    fc.spare.copy_from_slice(fc.states);
+    let dim = fc.dim;
+    for t in 0..horizon {
+        let par = fc.par;
+        let spare = &mut *fc.spare;
+        let scratch = &mut *fc.scratch;
+        let per = scratch.len() / fc.n.max(1);
+        let step_seed = seed ^ (t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let body = |(b, (d, s)): (usize, (&mut [f64], &mut [f64]))| {
+            let len = d.len() / dim;
+            let mut rng = ChaCha8Rng::seed_from_u64(step_seed);
+            rng.set_stream(b as u64 + 1);
+            let mut p = Particles::new(d, len, b * CHUNK);
+            model.propagate(&mut p, &mut rng, &mut s[..per * len]);
+        };
+        #[cfg(feature = "rayon")]
+        if par.is_parallel() {
+            use rayon::prelude::*;
+            par.install(|| {
+                spare
+                    .par_chunks_mut(dim * CHUNK)
+                    .zip(scratch.par_chunks_mut(per * CHUNK))
+                    .enumerate()
+                    .for_each(body);
+            });
+        } else {
+            spare
+                .chunks_mut(dim * CHUNK)
+                .zip(scratch.chunks_mut(per * CHUNK))
+                .enumerate()
+                .for_each(body);
+        }
+        #[cfg(not(feature = "rayon"))]
+        {
+            let _ = par;
+            spare
+                .chunks_mut(dim * CHUNK)
+                .zip(scratch.chunks_mut(per * CHUNK))
+                .enumerate()
+                .for_each(body);
+        }
+        for (b, (d, w)) in fc
+            .spare
+            .chunks(dim * CHUNK)
+            .zip(fc.w.chunks(CHUNK))
+            .enumerate()
+        {
+            record(
+                t,
+                ParticlesRef {
+                    data: d,
+                    len: w.len(),
+                    start: b * CHUNK,
+                },
+                w,
+            );
+        }
+    }
+    Ok(())
 }
 
 #[inline]

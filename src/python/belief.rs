@@ -84,6 +84,66 @@ pub(crate) fn velocity_model_arg(
     }
 }
 
+/// Motion settings for predictions: `base` with the keys of the `forecast` dict applied.
+fn forecast_arg(
+    py: Python<'_>,
+    obj: &Bound<'_, PyAny>,
+    base: &GoalModelSettings,
+) -> PyResult<GoalModelSettings> {
+    const KEYS: &str = "dt, speed, rationality, velocity_noise, switch_prob, velocity_model, \
+                        slow_radius";
+    let d = obj.cast::<pyo3::types::PyDict>().map_err(|_| {
+        invalid(
+            py,
+            "forecast",
+            format_args!("expected a dict with keys among {KEYS}"),
+        )
+    })?;
+    let mut s = base.clone();
+    let (mut model, mut slow) = (None::<String>, None::<f64>);
+    for (k, v) in d.iter() {
+        let key: String = k
+            .extract()
+            .map_err(|_| invalid(py, "forecast", "keys must be strings"))?;
+        let num = |v: &Bound<'_, PyAny>| {
+            v.extract::<f64>()
+                .map_err(|_| invalid(py, "forecast", format_args!("{key:?} must be a number")))
+        };
+        match key.as_str() {
+            "dt" => s.dt = num(&v)?,
+            "speed" => s.speed = num(&v)?,
+            "rationality" => s.rationality = num(&v)?,
+            "velocity_noise" => s.velocity_noise = num(&v)?,
+            "switch_prob" => s.switch_prob = num(&v)?,
+            "slow_radius" => slow = Some(num(&v)?),
+            "velocity_model" => {
+                model =
+                    Some(v.extract().map_err(|_| {
+                        invalid(py, "forecast", "\"velocity_model\" must be a string")
+                    })?);
+            }
+            _ => {
+                return Err(invalid(
+                    py,
+                    "forecast",
+                    format_args!("unknown key {key:?}; expected keys among {KEYS}"),
+                ))
+            }
+        }
+    }
+    let (name, r) = match base.velocity {
+        GoalVelocity::ConstantSpeed { slow_radius } => ("constant_speed", slow_radius),
+        GoalVelocity::Heading { slow_radius } => ("heading", slow_radius),
+        GoalVelocity::Linear { .. } => ("constant_speed", 0.5),
+    };
+    if model.is_some() || slow.is_some() {
+        s.velocity = velocity_model_arg(py, model.as_deref().unwrap_or(name), slow.unwrap_or(r))?;
+    }
+    s.validate()
+        .map_err(|e| invalid(py, "forecast", e.to_string()))?;
+    Ok(s)
+}
+
 fn scheme(py: Python<'_>, name: &str) -> PyResult<Resampling> {
     Resampling::parse(name).map_err(|e| to_py(py, &e))
 }
@@ -103,7 +163,7 @@ impl PyGoalInference {
     #[pyo3(signature = (goals, *, n_particles=1000, dt=0.1, seed=0, speed=1.2, obs_noise=0.05,
         resampling="systematic", ess_threshold=0.5, rationality=1.0, velocity_noise=0.5,
         switch_prob=0.0, slow_radius=0.5, velocity_model="constant_speed", threads=1,
-        proposal="bootstrap", goal_prior=None))]
+        proposal="bootstrap", goal_prior=None, forecast=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -123,6 +183,7 @@ impl PyGoalInference {
         threads: i64,
         proposal: &str,
         goal_prior: Option<&Bound<'_, PyAny>>,
+        forecast: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let goals = goals_arg(goals)?;
         let guided = choice(py, "proposal", proposal, "bootstrap", "guided")?;
@@ -148,7 +209,11 @@ impl PyGoalInference {
             Some(p) => Some(array::vector(p, "goal_prior")?.as_array().to_vec()),
             None => None,
         };
-        let inner = build(&goals, prior.as_deref(), model, filter)
+        let forecast = match forecast {
+            Some(f) => Some(forecast_arg(py, f, &model)?),
+            None => None,
+        };
+        let inner = build(&goals, prior.as_deref(), model, filter, forecast)
             .map_err(|e| to_py(py, &renamed(e, &[("prior", "goal_prior")])))?;
         Ok(Self {
             inner,
@@ -177,7 +242,13 @@ impl PyGoalInference {
         }
         let pf = me.inner.filter();
         let m = pf.model();
-        let state = (m.goals(), m.settings(), pf.settings(), m.prior());
+        let state = (
+            m.goals(),
+            m.settings(),
+            pf.settings(),
+            m.prior(),
+            me.inner.forecast_settings(),
+        );
         let json = serde_json::to_string(&state)
             .map_err(|e| invalid(py, "GoalInference", format_args!("cannot pickle: {e}")))?;
         let f = py
@@ -200,7 +271,8 @@ impl PyGoalInference {
         Array1::from(self.inner.goal_probabilities()).into_pyarray(py)
     }
 
-    /// Predicted positions over steps 1..=horizon: mean (H, 2) and covariance (H, 2, 2).
+    /// Predicted positions over steps 1..=horizon: mean (H, 2) and covariance (H, 2, 2),
+    /// simulated with the `forecast` motion settings when given (else the filter's).
     #[pyo3(signature = (horizon, *, seed=None))]
     fn predict(&mut self, py: Python<'_>, horizon: i64, seed: Option<u64>) -> PyResult<Py<PyAny>> {
         let h = count(py, "horizon", horizon)?;
@@ -295,18 +367,34 @@ impl PyGoalInference {
     }
 }
 
-/// A goal-inference filter, with a goal prior when one is given.
+/// A pickled GoalInference: a JSON array; pickles made before the goal prior and the
+/// forecast settings were carried have three elements (uniform prior, no forecast model).
+#[derive(serde::Deserialize)]
+struct PickleState {
+    goals: Vec<Goal>,
+    model: GoalModelSettings,
+    filter: FilterSettings,
+    #[serde(default)]
+    prior: Vec<f64>,
+    #[serde(default)]
+    forecast: Option<GoalModelSettings>,
+}
+
+/// A goal-inference filter, with a goal prior and a forecast model when given.
 fn build(
     goals: &[Goal],
     prior: Option<&[f64]>,
     model: GoalModelSettings,
     filter: FilterSettings,
+    forecast: Option<GoalModelSettings>,
 ) -> crate::Result<GoalInference> {
     let mut m = GoalModel::new(goals, model)?;
     if let Some(p) = prior {
         m = m.with_prior(p)?;
     }
-    GoalInference::from_model(m, filter)
+    let mut gi = GoalInference::from_model(m, filter)?;
+    gi.set_forecast_settings(forecast)?;
+    Ok(gi)
 }
 
 /// Unpickles a GoalInference (see `GoalInference.__reduce__`): goals, model and filter
@@ -317,14 +405,11 @@ fn _goal_inference_from_state(
     state_json: &str,
     predict_calls: u64,
 ) -> PyResult<PyGoalInference> {
-    type State = (Vec<Goal>, GoalModelSettings, FilterSettings, Vec<f64>);
-    type StateV1 = (Vec<Goal>, GoalModelSettings, FilterSettings);
-    // Pickles made before the goal prior was carried have three fields (a uniform prior).
-    let (goals, model, filter, prior): State = serde_json::from_str(state_json)
-        .or_else(|_| serde_json::from_str::<StateV1>(state_json).map(|(g, m, f)| (g, m, f, vec![])))
+    let st: PickleState = serde_json::from_str(state_json)
         .map_err(|e| invalid(py, "state_json", format_args!("{e}")))?;
-    let prior = (!prior.is_empty()).then_some(&prior[..]);
-    let inner = build(&goals, prior, model, filter).map_err(|e| to_py(py, &e))?;
+    let prior = (!st.prior.is_empty()).then_some(&st.prior[..]);
+    let inner =
+        build(&st.goals, prior, st.model, st.filter, st.forecast).map_err(|e| to_py(py, &e))?;
     Ok(PyGoalInference {
         inner,
         predict_calls,

@@ -123,6 +123,33 @@ def test_goal_prior_sets_the_initial_posterior_survives_pickling_and_is_checked(
             ie.GoalInference(goals, goal_prior=bad)
 
 
+def test_forecast_settings_predict_at_the_persons_own_speed_and_are_checked():
+    goals = np.array([[20.0, 0.0], [0.0, 20.0]])
+    kw = dict(n_particles=2000, dt=0.4, seed=4, obs_noise=0.03, rationality=1.0)
+    fc = dict(rationality=0.1, velocity_model="heading", velocity_noise=0.05)
+    own, slow = ie.GoalInference(goals, **kw), ie.GoalInference(goals, forecast=fc, **kw)
+    for t in range(10):
+        own.update([0.2 * t, 0.0])  # 0.5 m/s along +x
+        slow.update([0.2 * t, 0.0])
+    np.testing.assert_array_equal(own.goal_probabilities(), slow.goal_probabilities())
+    m_own, _ = own.predict(10, seed=7)
+    m_fc, _ = slow.predict(10, seed=7)
+    assert 1.5 < m_fc[-1, 0] - 1.8 < 2.5  # 4 s at 0.5 m/s
+    assert m_own[-1, 0] - 1.8 > m_fc[-1, 0] - 1.8 + 1.0  # the nominal 1.2 m/s
+    tr = slow.sample_trajectories(10, 200, seed=3)
+    assert 1.5 < tr[:, -1, 0].mean() - 1.8 < 2.5
+    # Carried by pickling.
+    again = pickle.loads(pickle.dumps(ie.GoalInference(goals, forecast=fc, **kw)))
+    for t in range(10):
+        again.update([0.2 * t, 0.0])
+    np.testing.assert_array_equal(again.predict(10, seed=7)[0], m_fc)
+    for bad, what in [({"bogus": 1.0}, "unknown key"), ({"rationality": "x"}, "number"),
+                      ({"rationality": -1.0}, "rationality"), ({"velocity_model": "nope"}, "velocity_model"),
+                      ({"dt": 0.0}, "dt"), ([0.1], "dict")]:
+        with pytest.raises(ie.InvalidInputError, match=what):
+            ie.GoalInference(goals, forecast=bad)
+
+
 def test_degenerate_input_raises_value_errors_or_recovers():
     with pytest.raises(ie.InvalidInputError):
         ie.GoalInference(np.zeros((0, 2)))

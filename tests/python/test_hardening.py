@@ -327,12 +327,16 @@ def gpu_specs():
 
 
 def belief_specs():
-    spec("GoalInference.__new__", f(ie.GoalInference), dict(goals=GOALS, n_particles=100, goal_prior=np.array([0.5, 0.3, 0.2])),
+    spec("GoalInference.__new__", f(ie.GoalInference),
+         dict(goals=GOALS, n_particles=100, goal_prior=np.array([0.5, 0.3, 0.2]),
+              forecast=dict(rationality=0.1, velocity_model="heading")),
          arrays=["goals", "goal_prior"], optional=["goal_prior"],
          scalars=dict(n_particles=[0, -1, "a"], dt=BAD_POS, obs_noise=BAD_POS, speed=BAD_NONNEG,
                       resampling=["bogus", None], ess_threshold=[NAN, -0.1, 1.5], rationality=BAD_NONNEG,
                       velocity_noise=BAD_NONNEG, switch_prob=[NAN, -0.1, 1.5], slow_radius=BAD_NONNEG,
-                      velocity_model=["nope"], threads=BAD_THREADS, seed=BAD_SEED),
+                      velocity_model=["nope"], threads=BAD_THREADS, seed=BAD_SEED,
+                      forecast=[{"bogus": 1.0}, {"rationality": NAN}, {"dt": -1.0}, {"speed": "a"},
+                                {"velocity_model": 3}, {1: 2.0}, "a", 3]),
          expect={("goals", "1e300"): "either"})
     st = dict(make=goal_inf, state=goal_state)
     spec("GoalInference.update", m("update"), dict(z=np.array([0.8, 0.5])), arrays=["z"], **st)

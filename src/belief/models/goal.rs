@@ -847,6 +847,8 @@ mod smallvec_rows {
 pub struct GoalInference {
     pf: ParticleFilter<GoalModel>,
     initialised: bool,
+    /// The motion model for predictions, when it differs from the filter's.
+    forecast: Option<GoalModel>,
 }
 
 impl GoalInference {
@@ -878,7 +880,66 @@ impl GoalInference {
         Ok(Self {
             pf: ParticleFilter::new(model, filter)?,
             initialised: false,
+            forecast: None,
         })
+    }
+
+    /// Sets the motion model that [`GoalInference::predict_into`] and
+    /// [`GoalInference::sample_trajectories`] simulate the particles with (`None`: the
+    /// filter's own). Inference and prediction may want different parameters: a high
+    /// rationality at the nominal speed separates goals well from a few observations, while
+    /// trajectories a few seconds ahead are better predicted at each person's own speed
+    /// (`GoalVelocity::Heading`) with a slow turn toward the goal (low rationality). Only the
+    /// motion settings are used (`dt`, `speed`, `rationality`, `velocity_noise`,
+    /// `switch_prob`, `velocity`); the goals and the goal prior stay the filter's.
+    ///
+    /// ```
+    /// use intent_engine::belief::{FilterSettings, Goal, GoalInference, GoalModelSettings, GoalVelocity};
+    /// let goals = [Goal::point(5.0, 0.0), Goal::point(0.0, 5.0)];
+    /// let s = GoalModelSettings { dt: 0.4, ..Default::default() };
+    /// let mut gi = GoalInference::new(&goals, s.clone(), FilterSettings { n_particles: 500, ..Default::default() })?;
+    /// gi.set_forecast_settings(Some(GoalModelSettings {
+    ///     rationality: 0.1,
+    ///     velocity: GoalVelocity::Heading { slow_radius: 1.0 },
+    ///     ..s
+    /// }))?;
+    /// for t in 0..8 {
+    ///     gi.update([0.4 * t as f64, 0.0])?;
+    /// }
+    /// let (mut mean, mut cov) = (vec![0.0; 2 * 12], vec![0.0; 4 * 12]);
+    /// gi.predict_into(12, 1, &mut mean, &mut cov)?;
+    /// assert!(mean[2 * 11] > 4.0); // still heading along +x at about 1 m/s
+    /// # Ok::<(), intent_engine::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Invalid settings (as [`GoalModelSettings::validate`]); the forecast model is unchanged.
+    pub fn set_forecast_settings(&mut self, settings: Option<GoalModelSettings>) -> Result<()> {
+        self.forecast = match settings {
+            Some(s) => Some(self.forecast_model(s)?),
+            None => None,
+        };
+        Ok(())
+    }
+
+    /// The forecast motion settings, if set (see [`GoalInference::set_forecast_settings`]).
+    #[must_use]
+    pub fn forecast_settings(&self) -> Option<&GoalModelSettings> {
+        self.forecast.as_ref().map(GoalModel::settings)
+    }
+
+    /// The filter's goals and prior with motion settings `s`.
+    fn forecast_model(&self, s: GoalModelSettings) -> Result<GoalModel> {
+        let m = self.pf.model();
+        GoalModel::new(&m.goals, s)?.with_prior(&m.prior)
+    }
+
+    /// Rebuilds the forecast model after a goal edit.
+    fn sync_forecast(&mut self) -> Result<()> {
+        if let Some(f) = self.forecast.take() {
+            self.forecast = Some(self.forecast_model(f.s)?);
+        }
+        Ok(())
     }
 
     /// Assimilates an observed position `[x, y]`.
@@ -980,7 +1041,7 @@ impl GoalInference {
                 b[a.len()] = 1.0 / (k + 1.0);
             },
         )?;
-        Ok(())
+        self.sync_forecast()
     }
 
     /// Removes goal `index`; particles renormalise their remaining goal probabilities (a
@@ -1028,7 +1089,7 @@ impl GoalInference {
                 }
             },
         )?;
-        Ok(())
+        self.sync_forecast()
     }
 
     /// Predicted positions for steps `1..=horizon`: means `(horizon, 2)` and covariances
@@ -1052,7 +1113,7 @@ impl GoalInference {
         // Accumulate raw moments Σw x, Σw x² per step, then centre.
         means.fill(0.0);
         covs.fill(0.0);
-        self.pf.forecast(horizon, seed, |t, p, w| {
+        let record = |t: usize, p: crate::belief::ParticlesRef<'_>, w: &[f64]| {
             let (x, y) = (p.component(0), p.component(1));
             let (mut sx, mut sy, mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0, 0.0, 0.0);
             for i in 0..w.len() {
@@ -1068,7 +1129,11 @@ impl GoalInference {
             covs[4 * t] += sxx;
             covs[4 * t + 1] += sxy;
             covs[4 * t + 3] += syy;
-        });
+        };
+        match &self.forecast {
+            Some(f) => self.pf.forecast_with(f, horizon, seed, record)?,
+            None => self.pf.forecast(horizon, seed, record),
+        }
         for t in 0..horizon {
             let (mx, my) = (means[2 * t], means[2 * t + 1]);
             covs[4 * t] -= mx * mx;
@@ -1088,8 +1153,9 @@ impl GoalInference {
             return Err(Error::invalid_value("horizon", "must be >= 1"));
         }
         let mut out = vec![0.0; n * horizon * 2];
+        let model = self.forecast.as_ref().unwrap_or(self.pf.model());
         self.pf
-            .sample_trajectories_into(horizon, &[0, 1], seed, &mut out)?;
+            .sample_trajectories_with(model, horizon, &[0, 1], seed, &mut out)?;
         Ok(out)
     }
 }
