@@ -2,6 +2,7 @@
 
 import os
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -339,3 +340,26 @@ def test_gp_motion_filter_tracks_the_learned_flow():
     assert abs(m[0] - 4.0) < 0.2 and abs(m[1]) < 0.2
     with pytest.raises(ValueError):
         ie.ParticleFilter.gp_motion(ie.GaussianProcess(RBF(1.0)).fit(X, Y[:, 0]), [0.0, 0.0])
+
+
+def test_eth_ucy_evaluation_script_runs_with_prior_guided_and_forecast(capsys):
+    # The evaluation behind the README's ETH/UCY table, on one scene with few particles.
+    import importlib.util
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.join(here, "..", "..")
+    data = os.path.join(root, "..", "shared", "data", "eth_ucy")
+    if not os.path.isfile(os.path.join(data, "ucy_zara01.csv")):
+        pytest.skip("no ETH/UCY data beside the project")
+    spec = importlib.util.spec_from_file_location("eval_eth_ucy", os.path.join(root, "benches", "python", "eval_eth_ucy.py"))
+    ev = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ev)
+    args = ["--data", data, "--scenes", "ucy_zara01", "--particles", "100", "--prior", "--proposal", "guided", "--forecast"]
+    assert ev.main(args) == 0
+    out = capsys.readouterr().out
+    mean = [line for line in out.splitlines() if line.startswith("mean")][0]
+    acc = re.search(r"goal acc 25/50/75%: ([\d.]+) ([\d.]+) ([\d.]+)", mean)
+    pred = re.search(r"ours ([\d.]+)/([\d.]+)\s+CV ([\d.]+)/([\d.]+)", mean)
+    assert acc and pred, mean
+    assert float(acc.group(1)) > 0.6 and float(acc.group(3)) > 0.8, mean
+    assert float(pred.group(1)) < 1.2 * float(pred.group(3)), mean
