@@ -7,10 +7,11 @@ mod common;
 use std::time::Duration;
 
 use intent_engine::belief::Goal;
+use intent_engine::belief::GoalVelocity;
 use intent_engine::intent::scenario::{simulate, Scenario};
 use intent_engine::intent::{
-    CustomRobot, EngineConfig, FallbackReason, HumanStatus, IntentEngine, KeepoutPolicy,
-    RobotModel, Stage, Workspace,
+    CustomRobot, EngineConfig, FallbackReason, HumanForecast, HumanStatus, IntentEngine,
+    KeepoutPolicy, RobotModel, Stage, Workspace,
 };
 use intent_engine::mpc::SolveStatus;
 use ndarray::array;
@@ -318,14 +319,61 @@ fn arm_and_custom_robots() {
     assert!(IntentEngine::new(cfg).is_err());
 }
 
+/// The goal prior and the forecast model are checked with the rest of the configuration.
+#[test]
+fn goal_prior_and_forecast_settings_are_validated() {
+    let mut cfg = workcell();
+    cfg.human.goal_prior = Some(vec![1.0, 2.0]);
+    let e = cfg.validate().unwrap_err();
+    assert!(e.to_string().contains("goal_prior"), "{e}");
+    assert!(IntentEngine::new(cfg.clone()).is_err());
+    cfg.human.goal_prior = Some(vec![1.0, f64::NAN, 1.0]);
+    assert!(cfg
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("goal_prior"));
+    cfg.human.goal_prior = Some(vec![0.2, 0.6, 0.2]);
+    cfg.validate().unwrap();
+    cfg.human.forecast = Some(HumanForecast {
+        rationality: -1.0,
+        velocity_noise: 0.05,
+        velocity: GoalVelocity::Heading { slow_radius: 1.0 },
+    });
+    let e = cfg.validate().unwrap_err();
+    assert!(e.to_string().contains("forecast"), "{e}");
+    // Configurations written before these settings existed still load (both default to None).
+    let mut v = serde_json::to_value(workcell()).unwrap();
+    let h = v["human"].as_object_mut().unwrap();
+    h.remove("goal_prior");
+    h.remove("forecast");
+    let back: EngineConfig = serde_json::from_value(v).unwrap();
+    assert_eq!(back, workcell());
+    // Nobody seen yet: the decision reports the prior.
+    cfg.human.forecast = None;
+    let mut e = IntentEngine::new(cfg).unwrap();
+    let d = e.step(None, &[4.0, 1.0, 0.0, 0.0], 0.01);
+    assert_eq!(d.goal_probabilities, vec![0.2, 0.6, 0.2]);
+}
+
 #[test]
 fn a_step_does_not_allocate() {
-    for policy in [
-        KeepoutPolicy::Chance { risk: 0.05 },
-        KeepoutPolicy::Scenario { samples: 16 },
+    for (policy, extras) in [
+        (KeepoutPolicy::Chance { risk: 0.05 }, false),
+        (KeepoutPolicy::Scenario { samples: 16 }, false),
+        // With a goal prior and a separate forecast model.
+        (KeepoutPolicy::Chance { risk: 0.05 }, true),
     ] {
         let mut cfg = workcell();
         cfg.safety.keepout = policy;
+        if extras {
+            cfg.human.goal_prior = Some(vec![1.0, 2.0, 1.0]);
+            cfg.human.forecast = Some(HumanForecast {
+                rationality: 0.1,
+                velocity_noise: 0.05,
+                velocity: GoalVelocity::Heading { slow_radius: 1.0 },
+            });
+        }
         let mut e = IntentEngine::new(cfg).unwrap();
         e.set_robot_goal([1.0, 3.0]).unwrap();
         let mut x = [4.0, 1.0, 0.0, 0.0];

@@ -734,6 +734,8 @@ class IntentEngine:
         solve_budget: float = 0.002,
         step_budget: float = 0.004,
         telemetry: bool = True,
+        goal_prior: Optional[_ArrayLike] = None,
+        forecast: Optional[Mapping[str, Union[float, str]]] = None,
     ) -> IntentEngine: ...
     @staticmethod
     def default() -> IntentEngine: ...

@@ -191,6 +191,56 @@ pub struct HumanModel {
     pub seed: u64,
     /// The optional online GP residual.
     pub gp_residual: Option<GpResidualConfig>,
+    /// Goal prior, one weight per goal (normalised; `None`: uniform), e.g. how often each
+    /// exit is taken. Switching persons draw their new goal from it.
+    #[serde(default)]
+    pub goal_prior: Option<Vec<f64>>,
+    /// Motion settings for the prediction stage (`None`: the belief's own), see
+    /// [`crate::belief::GoalInference::set_forecast_settings`].
+    #[serde(default)]
+    pub forecast: Option<HumanForecast>,
+}
+
+/// The prediction stage's motion model, when it differs from the belief's: e.g. each person's
+/// own speed (`GoalVelocity::Heading`) and a slow turn toward the goal predict real walkers
+/// a few seconds ahead better than the belief's goal-separating settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HumanForecast {
+    /// Rate at which the velocity relaxes toward the goal direction (1/s).
+    pub rationality: f64,
+    /// Velocity noise intensity (m/s per √s).
+    pub velocity_noise: f64,
+    /// Target velocity model.
+    pub velocity: crate::belief::GoalVelocity,
+}
+
+impl HumanModel {
+    /// The belief's goal-model settings.
+    #[must_use]
+    pub fn goal_settings(&self) -> crate::belief::GoalModelSettings {
+        crate::belief::GoalModelSettings {
+            dt: self.observation_period,
+            speed: self.speed,
+            rationality: self.rationality,
+            velocity_noise: self.velocity_noise,
+            obs_noise: self.obs_noise,
+            switch_prob: self.switch_prob,
+            ..crate::belief::GoalModelSettings::default()
+        }
+    }
+
+    /// The prediction stage's settings, if [`HumanModel::forecast`] is set.
+    #[must_use]
+    pub fn forecast_settings(&self) -> Option<crate::belief::GoalModelSettings> {
+        self.forecast
+            .as_ref()
+            .map(|f| crate::belief::GoalModelSettings {
+                rationality: f.rationality,
+                velocity_noise: f.velocity_noise,
+                velocity: f.velocity,
+                ..self.goal_settings()
+            })
+    }
 }
 
 impl Default for HumanModel {
@@ -206,6 +256,8 @@ impl Default for HumanModel {
             lost_after: 1.0,
             seed: 0,
             gp_residual: None,
+            goal_prior: None,
+            forecast: None,
         }
     }
 }
@@ -405,18 +457,17 @@ impl EngineConfig {
             return Err(Error::invalid_value("n_particles", "must be >= 1"));
         }
         check_positive("observation_period", h.observation_period)?;
-        // The goal model's own checks (speed, rationality, noises, switch_prob), as the engine
-        // builds it, so `validate` agrees with `IntentEngine::new`.
-        crate::belief::GoalModelSettings {
-            dt: h.observation_period,
-            speed: h.speed,
-            rationality: h.rationality,
-            velocity_noise: h.velocity_noise,
-            obs_noise: h.obs_noise,
-            switch_prob: h.switch_prob,
-            ..crate::belief::GoalModelSettings::default()
+        // The goal model's own checks (speed, rationality, noises, switch_prob, the prior's
+        // length and weights, the forecast settings), as the engine builds it, so `validate`
+        // agrees with `IntentEngine::new`.
+        let m = crate::belief::GoalModel::new(&self.scene.goals, h.goal_settings())?;
+        if let Some(p) = &h.goal_prior {
+            m.with_prior(p).map_err(|e| rename(e, "goal_prior"))?;
         }
-        .validate()?;
+        if let Some(f) = h.forecast_settings() {
+            f.validate()
+                .map_err(|e| Error::invalid_value("forecast", e))?;
+        }
         check_positive("lost_after", h.lost_after)?;
         if let Some(g) = &h.gp_residual {
             if g.stride == 0 || g.window < 2 {
@@ -533,5 +584,15 @@ impl CustomRobot {
             }
         }
         Ok(())
+    }
+}
+
+/// The error with its argument named `name` (a nested setting reported under its parent).
+fn rename(e: Error, name: &'static str) -> Error {
+    match e {
+        Error::Shape { detail, .. } => Error::Shape { name, detail },
+        Error::NonFinite { index, .. } => Error::NonFinite { name, index },
+        Error::InvalidValue { detail, .. } => Error::InvalidValue { name, detail },
+        other => other,
     }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use ndarray::{Array1, Array2, Array3};
 
-use crate::belief::{FilterSettings, Goal, GoalInference, GoalModelSettings, StepStatus};
+use crate::belief::{FilterSettings, Goal, GoalInference, GoalModel, StepStatus};
 use crate::error::{check_finite, Error, Result};
 use crate::intent::config::{EngineConfig, KeepoutPolicy, RobotModel};
 use crate::intent::predict::{norm_ppf, Predictor};
@@ -364,7 +364,7 @@ impl IntentEngine {
                 fresh: false,
                 fallback: None,
                 human: HumanStatus::Unseen,
-                goal_probabilities: vec![1.0 / k as f64; k],
+                goal_probabilities: gi.filter().model().prior().to_vec(),
                 predicted_mean: vec![f64::NAN; 2 * h],
                 predicted_cov: vec![f64::NAN; 4 * h],
                 goal_means: vec![f64::NAN; 2 * k * h],
@@ -393,22 +393,19 @@ impl IntentEngine {
 
     fn make_belief(cfg: &EngineConfig) -> Result<GoalInference> {
         let h = &cfg.human;
-        let model = GoalModelSettings {
-            dt: h.observation_period,
-            speed: h.speed,
-            rationality: h.rationality,
-            velocity_noise: h.velocity_noise,
-            obs_noise: h.obs_noise,
-            switch_prob: h.switch_prob,
-            ..GoalModelSettings::default()
-        };
         let filter = FilterSettings {
             n_particles: h.n_particles,
             seed: h.seed,
             par: Par::Seq,
             ..FilterSettings::default()
         };
-        GoalInference::new(&cfg.scene.goals, model, filter)
+        let mut model = GoalModel::new(&cfg.scene.goals, h.goal_settings())?;
+        if let Some(p) = &h.goal_prior {
+            model = model.with_prior(p)?;
+        }
+        let mut gi = GoalInference::from_model(model, filter)?;
+        gi.set_forecast_settings(h.forecast_settings())?;
+        Ok(gi)
     }
 
     /// The configuration.
@@ -520,6 +517,7 @@ impl IntentEngine {
     pub fn add_goal(&mut self, goal: Goal) -> Result<()> {
         self.gi.add_goal(goal)?;
         self.cfg.scene.goals.push(goal);
+        self.sync_prior();
         self.resize_goals()
     }
 
@@ -530,7 +528,16 @@ impl IntentEngine {
     pub fn remove_goal(&mut self, index: usize) -> Result<()> {
         self.gi.remove_goal(index)?;
         self.cfg.scene.goals.remove(index);
+        self.sync_prior();
         self.resize_goals()
+    }
+
+    /// Keeps the configured goal prior (if any) equal to the belief's after a goal edit.
+    fn sync_prior(&mut self) {
+        if let Some(p) = &mut self.cfg.human.goal_prior {
+            p.clear();
+            p.extend_from_slice(self.gi.filter().model().prior());
+        }
     }
 
     fn resize_goals(&mut self) -> Result<()> {
@@ -543,7 +550,7 @@ impl IntentEngine {
         self.offsets = Array2::from_elem((h, self.rows), f64::INFINITY);
         self.mpc
             .set_keepout(self.normals.view(), self.offsets.view())?;
-        self.decision.goal_probabilities = vec![1.0 / k as f64; k];
+        self.decision.goal_probabilities = self.gi.filter().model().prior().to_vec();
         self.decision.goal_means = vec![f64::NAN; 2 * k * h];
         Ok(())
     }
@@ -803,7 +810,8 @@ impl IntentEngine {
         let k = self.pred.k;
         self.pred.moments(self.gi.filter());
         let lead = (t - self.belief_t).max(0.0);
-        let settings = self.gi.filter().model().settings();
+        // The forecast motion model when one is set, else the belief's.
+        let settings = (self.gi.forecast_settings()).unwrap_or(self.gi.filter().model().settings());
         let goals = self.gi.filter().model().goals();
         match &mut self.residual {
             Some(r) if r.is_ready() => {
@@ -840,9 +848,10 @@ impl IntentEngine {
     }
 
     fn clear_prediction(&mut self) {
+        // No person: the goal prior (uniform unless configured).
         let d = &mut self.decision;
-        let k = d.goal_probabilities.len();
-        d.goal_probabilities.fill(1.0 / k as f64);
+        d.goal_probabilities
+            .copy_from_slice(self.gi.filter().model().prior());
         d.predicted_mean.fill(f64::NAN);
         d.predicted_cov.fill(f64::NAN);
         d.goal_means.fill(f64::NAN);

@@ -35,8 +35,8 @@ pub mod scenario;
 pub mod telemetry;
 
 pub use config::{
-    CustomRobot, EngineConfig, GpResidualConfig, HumanModel, KeepoutPolicy, RobotCosts, RobotModel,
-    SafetyPolicy, Scene, Timing, Workspace,
+    CustomRobot, EngineConfig, GpResidualConfig, HumanForecast, HumanModel, KeepoutPolicy,
+    RobotCosts, RobotModel, SafetyPolicy, Scene, Timing, Workspace,
 };
 pub use engine::{
     Decision, EngineCounters, FallbackReason, HumanStatus, IntentEngine, Stage, StageTimings,

@@ -84,19 +84,32 @@ pub(crate) fn velocity_model_arg(
     }
 }
 
-/// Motion settings for predictions: `base` with the keys of the `forecast` dict applied.
-fn forecast_arg(
+/// The keys `GoalInference(forecast=...)` accepts.
+pub(crate) const FORECAST_KEYS: &[&str] = &[
+    "dt",
+    "speed",
+    "rationality",
+    "velocity_noise",
+    "switch_prob",
+    "velocity_model",
+    "slow_radius",
+];
+
+/// Motion settings for predictions: `base` with the keys of the `forecast` dict (among
+/// `allowed`) applied.
+pub(crate) fn forecast_arg(
     py: Python<'_>,
     obj: &Bound<'_, PyAny>,
     base: &GoalModelSettings,
+    allowed: &[&str],
 ) -> PyResult<GoalModelSettings> {
-    const KEYS: &str = "dt, speed, rationality, velocity_noise, switch_prob, velocity_model, \
-                        slow_radius";
+    let keys = allowed.join(", ");
+    let keys = keys.as_str();
     let d = obj.cast::<pyo3::types::PyDict>().map_err(|_| {
         invalid(
             py,
             "forecast",
-            format_args!("expected a dict with keys among {KEYS}"),
+            format_args!("expected a dict with keys among {keys}"),
         )
     })?;
     let mut s = base.clone();
@@ -109,6 +122,13 @@ fn forecast_arg(
             v.extract::<f64>()
                 .map_err(|_| invalid(py, "forecast", format_args!("{key:?} must be a number")))
         };
+        if !allowed.contains(&key.as_str()) {
+            return Err(invalid(
+                py,
+                "forecast",
+                format_args!("unknown key {key:?}; expected keys among {keys}"),
+            ));
+        }
         match key.as_str() {
             "dt" => s.dt = num(&v)?,
             "speed" => s.speed = num(&v)?,
@@ -126,7 +146,7 @@ fn forecast_arg(
                 return Err(invalid(
                     py,
                     "forecast",
-                    format_args!("unknown key {key:?}; expected keys among {KEYS}"),
+                    format_args!("unknown key {key:?}; expected keys among {keys}"),
                 ))
             }
         }
@@ -210,7 +230,7 @@ impl PyGoalInference {
             None => None,
         };
         let forecast = match forecast {
-            Some(f) => Some(forecast_arg(py, f, &model)?),
+            Some(f) => Some(forecast_arg(py, f, &model, FORECAST_KEYS)?),
             None => None,
         };
         let inner = build(&goals, prior.as_deref(), model, filter, forecast)

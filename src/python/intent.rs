@@ -14,8 +14,8 @@ use crate::intent::loadtest::{capacity, run_load, LoadReport, LoadSettings};
 use crate::intent::replay::{self, ReplaySettings};
 use crate::intent::scenario::{simulate, Percentiles, Scenario};
 use crate::intent::{
-    Decision, EngineConfig, GpResidualConfig, IntentEngine, KeepoutPolicy, MetricsServer,
-    RobotModel, TelemetrySnapshot, Workspace,
+    Decision, EngineConfig, GpResidualConfig, HumanForecast, IntentEngine, KeepoutPolicy,
+    MetricsServer, RobotModel, TelemetrySnapshot, Workspace,
 };
 
 /// One decision of the pipeline (a snapshot; arrays are copies).
@@ -222,7 +222,7 @@ impl PyIntentEngine {
         obs_noise=0.05, switch_prob=0.0, lost_after=1.0, gp_residual=false, min_separation=0.5,
         human_speed=1.6, reaction_time=0.1, keepout="chance", risk=0.05, samples=16, seed=0,
         robot_goal=None, belief_budget=0.0015, prediction_budget=0.001, solve_budget=0.002,
-        step_budget=0.004, telemetry=true))]
+        step_budget=0.004, telemetry=true, goal_prior=None, forecast=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -258,6 +258,8 @@ impl PyIntentEngine {
         solve_budget: f64,
         step_budget: f64,
         telemetry: bool,
+        goal_prior: Option<&Bound<'_, PyAny>>,
+        forecast: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let goals = goals_arg(goals)?;
         // Settings of the robot models not chosen are still checked: a NaN is never accepted.
@@ -361,6 +363,24 @@ impl PyIntentEngine {
         };
         cfg.samples = samples;
         cfg.telemetry = telemetry;
+        if let Some(p) = goal_prior {
+            cfg.human.goal_prior = Some(array::vector(p, "goal_prior")?.as_array().to_vec());
+        }
+        if let Some(f) = forecast {
+            let base = cfg.human.goal_settings();
+            let keys = [
+                "rationality",
+                "velocity_noise",
+                "velocity_model",
+                "slow_radius",
+            ];
+            let f = super::belief::forecast_arg(py, f, &base, &keys)?;
+            cfg.human.forecast = Some(HumanForecast {
+                rationality: f.rationality,
+                velocity_noise: f.velocity_noise,
+                velocity: f.velocity,
+            });
+        }
         let mut inner = IntentEngine::new(cfg).map_err(|e| to_py(py, &e))?;
         if let Some(g) = robot_goal {
             let g = pair(g, "robot_goal")?;

@@ -127,3 +127,39 @@ def test_scenario_run_is_safe():
         ie.run_scenario("{}")
     with pytest.raises(ZeroDivisionError):
         ie.run_scenario(None, lambda done, total: 1 / 0)
+
+
+def test_goal_prior_and_forecast_model_reach_the_pipeline():
+    import pickle
+
+    x = np.array([3.0, 3.0, 0.0, 0.0])
+    e = engine(goal_prior=[1.0, 8.0, 1.0])
+    d = e.step(None, x, 0.01)  # nobody seen yet: the prior
+    np.testing.assert_allclose(d.goal_probabilities, [0.1, 0.8, 0.1], atol=1e-12)
+    # A person walking slowly (0.3 m/s, along +x toward the workbench/shelf side): the
+    # forecast model predicts at their own speed, the belief's model at the nominal 1.2 m/s.
+    fc = dict(rationality=0.1, velocity_model="heading", velocity_noise=0.05)
+    slow, nominal = engine(forecast=fc), engine()
+    again = pickle.loads(pickle.dumps(engine(forecast=fc)))
+    for i in range(1, 80):
+        z = [0.6 + 0.003 * i, 2.0]
+        ds, dn, da = (en.step(z, x, 0.01 * i) for en in (slow, nominal, again))
+    np.testing.assert_array_equal(ds.goal_probabilities, dn.goal_probabilities)
+    np.testing.assert_array_equal(ds.predicted_mean, da.predicted_mean)
+    last = 0.6 + 0.003 * 79
+    ahead_slow = ds.predicted_mean[-1, 0] - last
+    ahead_nominal = np.hypot(*(dn.predicted_mean[-1] - [last, 2.0]))
+    assert 0.2 < ahead_slow < 1.2, ahead_slow  # ~0.3 m/s over 2 s
+    assert ahead_nominal > ahead_slow + 0.3, (ahead_nominal, ahead_slow)
+    # Goal edits keep the configured prior in step with the belief's.
+    e.add_goal([2.0, 3.9])
+    d = e.step(None, x, 0.02)
+    np.testing.assert_allclose(d.goal_probabilities, [0.075, 0.6, 0.075, 0.25], atol=1e-12)
+    with pytest.raises(ie.InvalidInputError, match="goal_prior"):
+        engine(goal_prior=[1.0, 2.0])
+    with pytest.raises(ie.InvalidInputError, match="goal_prior"):
+        engine(goal_prior=[1.0, np.nan, 1.0])
+    with pytest.raises(ie.InvalidInputError, match="forecast"):
+        engine(forecast={"dt": 0.1})
+    with pytest.raises(ie.InvalidInputError, match="forecast"):
+        engine(forecast={"rationality": -1.0})
