@@ -368,7 +368,14 @@ _Status = str
 @final
 class GoalInference:
     """Online Bayesian goal inference: a Rao-Blackwellised particle filter over a person
-    walking toward one of K goals (rows of ``goals``: [x, y] points or [x, y, radius] discs)."""
+    walking toward one of K goals (rows of ``goals``: [x, y] points or [x, y, radius] discs).
+
+    ``goal_prior``: K non-negative weights (normalised; default uniform), the initial goal
+    probabilities and the distribution a switching person (``switch_prob``) draws from.
+    ``forecast``: motion settings for ``predict`` and ``sample_trajectories`` only, a dict with
+    keys among dt, speed, rationality, velocity_noise, switch_prob, velocity_model,
+    slow_radius (missing keys: the filter's values), e.g. ``{"rationality": 0.1,
+    "velocity_model": "heading"}`` to predict at each person's own speed."""
 
     def __new__(
         cls,
