@@ -750,17 +750,9 @@ impl<M: Model> ParticleFilter<M> {
         seed: u64,
         record: impl FnMut(usize, ParticlesRef<'_>, &[f64]),
     ) {
-        let fc = Forecast {
-            n: self.n,
-            dim: self.dim,
-            par: self.settings.par,
-            states: &self.states,
-            spare: &mut self.spare,
-            scratch: &mut self.scratch,
-            w: &self.w,
-        };
-        // The filter's own model always has its state dimension.
-        let _ = forecast_impl(&self.model, fc, horizon, seed, record);
+        let (model, fc) = self.forecast_parts();
+        // The filter's own model always fits its buffers.
+        let _ = forecast_impl(model, fc, horizon, seed, record);
     }
 
     /// As [`ParticleFilter::forecast`], but the particles move through `model` (e.g. the
@@ -775,12 +767,12 @@ impl<M: Model> ParticleFilter<M> {
         seed: u64,
         record: impl FnMut(usize, ParticlesRef<'_>, &[f64]),
     ) -> Result<()> {
-        forecast_impl(model, self.fc(), horizon, seed, record)
+        forecast_impl(model, self.forecast_parts().1, horizon, seed, record)
     }
 
-    /// The buffers a forecast uses.
-    fn fc(&mut self) -> Forecast<'_> {
-        Forecast {
+    /// The filter's model and, borrowed apart from it, the buffers a forecast uses.
+    fn forecast_parts(&mut self) -> (&M, Forecast<'_>) {
+        let fc = Forecast {
             n: self.n,
             dim: self.dim,
             par: self.settings.par,
@@ -788,7 +780,8 @@ impl<M: Model> ParticleFilter<M> {
             spare: &mut self.spare,
             scratch: &mut self.scratch,
             w: &self.w,
-        }
+        };
+        (&self.model, fc)
     }
 
     /// Changes the state layout (e.g. a goal added at run time): every particle's old state
@@ -870,16 +863,8 @@ impl<M: Model> ParticleFilter<M> {
         seed: u64,
         out: &mut [f64],
     ) -> Result<()> {
-        if model.state_dim() != self.dim {
-            return Err(Error::shape(
-                "model",
-                format_args!(
-                    "state dimension {} differs from the filter's {}",
-                    model.state_dim(),
-                    self.dim
-                ),
-            ));
-        }
+        // The drawn particles get their own scratch, sized for `model`.
+        check_model_fits(model, self.dim, usize::MAX)?;
         let nc = components.len();
         if let Some(&c) = components.iter().find(|&&c| c >= self.dim) {
             return Err(Error::shape(
@@ -948,6 +933,23 @@ struct Forecast<'a> {
     w: &'a [f64],
 }
 
+/// Checks that `model` (not necessarily the filter's own) fits a filter of state dimension
+/// `dim` whose scratch holds `scratch_per` floats per particle.
+fn check_model_fits<M: Model>(model: &M, dim: usize, scratch_per: usize) -> Result<()> {
+    if model.state_dim() != dim || model.scratch_per_particle() > scratch_per {
+        return Err(Error::shape(
+            "model",
+            format_args!(
+                "state dimension {} (scratch {} per particle) does not fit the filter's {}",
+                model.state_dim(),
+                model.scratch_per_particle(),
+                dim
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Simulates the particles of `fc` through `model` (see [`ParticleFilter::forecast`]).
 fn forecast_impl<M: Model>(
     model: &M,
@@ -956,18 +958,7 @@ fn forecast_impl<M: Model>(
     seed: u64,
     mut record: impl FnMut(usize, ParticlesRef<'_>, &[f64]),
 ) -> Result<()> {
-    if model.state_dim() != fc.dim || model.scratch_per_particle() > fc.scratch.len() / fc.n.max(1)
-    {
-        return Err(Error::shape(
-            "model",
-            format_args!(
-                "state dimension {} (scratch {} per particle) does not fit the filter's {}",
-                model.state_dim(),
-                model.scratch_per_particle(),
-                fc.dim
-            ),
-        ));
-    }
+    check_model_fits(model, fc.dim, fc.scratch.len() / fc.n.max(1))?;
     // The forecast runs on the spare buffer with its own streams, so the filter's state
     // and chunk streams stay untouched.
     fc.spare.copy_from_slice(fc.states);
