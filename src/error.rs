@@ -117,6 +117,27 @@ impl Error {
             detail: detail.to_string(),
         }
     }
+
+    /// The same error with its argument name passed through `to` (e.g. a nested setting
+    /// reported under its parent, or the core's name under a binding's); errors that name no
+    /// argument are unchanged.
+    pub(crate) fn renamed(self, to: impl FnOnce(&'static str) -> &'static str) -> Self {
+        match self {
+            Error::Shape { name, detail } => Error::Shape {
+                name: to(name),
+                detail,
+            },
+            Error::NonFinite { name, index } => Error::NonFinite {
+                name: to(name),
+                index,
+            },
+            Error::InvalidValue { name, detail } => Error::InvalidValue {
+                name: to(name),
+                detail,
+            },
+            other => other,
+        }
+    }
 }
 
 /// Returns an error naming `name` if any entry of `values` is NaN or infinite.

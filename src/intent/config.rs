@@ -462,7 +462,7 @@ impl EngineConfig {
         // agrees with `IntentEngine::new`.
         let m = crate::belief::GoalModel::new(&self.scene.goals, h.goal_settings())?;
         if let Some(p) = &h.goal_prior {
-            m.with_prior(p).map_err(|e| rename(e, "goal_prior"))?;
+            m.with_prior(p).map_err(|e| e.renamed(|_| "goal_prior"))?;
         }
         if let Some(f) = h.forecast_settings() {
             f.validate()
@@ -584,15 +584,5 @@ impl CustomRobot {
             }
         }
         Ok(())
-    }
-}
-
-/// The error with its argument named `name` (a nested setting reported under its parent).
-fn rename(e: Error, name: &'static str) -> Error {
-    match e {
-        Error::Shape { detail, .. } => Error::Shape { name, detail },
-        Error::NonFinite { index, .. } => Error::NonFinite { name, index },
-        Error::InvalidValue { detail, .. } => Error::InvalidValue { name, detail },
-        other => other,
     }
 }

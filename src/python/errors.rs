@@ -122,27 +122,12 @@ pub(crate) fn run<T: Send>(
 /// The core's argument name replaced by the binding's where they differ (e.g. the core's
 /// `observation` is Python's `z`), so the message names what the caller passed.
 pub(crate) fn renamed(e: Error, renames: &[(&'static str, &'static str)]) -> Error {
-    let to = |name: &'static str| {
+    e.renamed(|name| {
         renames
             .iter()
             .find(|(from, _)| *from == name)
             .map_or(name, |(_, to)| *to)
-    };
-    match e {
-        Error::Shape { name, detail } => Error::Shape {
-            name: to(name),
-            detail,
-        },
-        Error::NonFinite { name, index } => Error::NonFinite {
-            name: to(name),
-            index,
-        },
-        Error::InvalidValue { name, detail } => Error::InvalidValue {
-            name: to(name),
-            detail,
-        },
-        other => other,
-    }
+    })
 }
 
 /// As [`run`], with the core's argument names mapped to Python's (see [`renamed`]).
