@@ -229,6 +229,19 @@ impl HumanModel {
         }
     }
 
+    /// The belief's goal model over `goals`, with [`HumanModel::goal_prior`] when set.
+    ///
+    /// # Errors
+    /// Invalid goals or settings; a prior of the wrong length or with invalid weights
+    /// (reported as `goal_prior`).
+    pub fn goal_model(&self, goals: &[crate::belief::Goal]) -> Result<crate::belief::GoalModel> {
+        let m = crate::belief::GoalModel::new(goals, self.goal_settings())?;
+        match &self.goal_prior {
+            Some(p) => m.with_prior(p).map_err(|e| e.renamed(|_| "goal_prior")),
+            None => Ok(m),
+        }
+    }
+
     /// The prediction stage's settings, if [`HumanModel::forecast`] is set.
     #[must_use]
     pub fn forecast_settings(&self) -> Option<crate::belief::GoalModelSettings> {
@@ -460,10 +473,7 @@ impl EngineConfig {
         // The goal model's own checks (speed, rationality, noises, switch_prob, the prior's
         // length and weights, the forecast settings), as the engine builds it, so `validate`
         // agrees with `IntentEngine::new`.
-        let m = crate::belief::GoalModel::new(&self.scene.goals, h.goal_settings())?;
-        if let Some(p) = &h.goal_prior {
-            m.with_prior(p).map_err(|e| e.renamed(|_| "goal_prior"))?;
-        }
+        h.goal_model(&self.scene.goals)?;
         if let Some(f) = h.forecast_settings() {
             f.validate()
                 .map_err(|e| Error::invalid_value("forecast", e))?;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use ndarray::{Array1, Array2, Array3};
 
-use crate::belief::{FilterSettings, Goal, GoalInference, GoalModel, StepStatus};
+use crate::belief::{FilterSettings, Goal, GoalInference, StepStatus};
 use crate::error::{check_finite, Error, Result};
 use crate::intent::config::{EngineConfig, KeepoutPolicy, RobotModel};
 use crate::intent::predict::{norm_ppf, Predictor};
@@ -399,11 +399,7 @@ impl IntentEngine {
             par: Par::Seq,
             ..FilterSettings::default()
         };
-        let mut model = GoalModel::new(&cfg.scene.goals, h.goal_settings())?;
-        if let Some(p) = &h.goal_prior {
-            model = model.with_prior(p)?;
-        }
-        let mut gi = GoalInference::from_model(model, filter)?;
+        let mut gi = GoalInference::from_model(h.goal_model(&cfg.scene.goals)?, filter)?;
         gi.set_forecast_settings(h.forecast_settings())?;
         Ok(gi)
     }
@@ -811,7 +807,10 @@ impl IntentEngine {
         self.pred.moments(self.gi.filter());
         let lead = (t - self.belief_t).max(0.0);
         // The forecast motion model when one is set, else the belief's.
-        let settings = (self.gi.forecast_settings()).unwrap_or(self.gi.filter().model().settings());
+        let settings = self
+            .gi
+            .forecast_settings()
+            .unwrap_or(self.gi.filter().model().settings());
         let goals = self.gi.filter().model().goals();
         match &mut self.residual {
             Some(r) if r.is_ready() => {
