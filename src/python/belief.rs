@@ -84,6 +84,11 @@ pub(crate) fn velocity_model_arg(
     }
 }
 
+/// A `goal_prior=` argument: a 1-D float array (its weights are checked by the core).
+pub(crate) fn goal_prior_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
+    Ok(array::vector(obj, "goal_prior")?.as_array().to_vec())
+}
+
 /// The keys `GoalInference(forecast=...)` accepts.
 pub(crate) const FORECAST_KEYS: &[&str] = &[
     "dt",
@@ -122,21 +127,15 @@ pub(crate) fn forecast_arg(
             v.extract::<f64>()
                 .map_err(|_| invalid(py, "forecast", format_args!("{key:?} must be a number")))
         };
-        if !allowed.contains(&key.as_str()) {
-            return Err(invalid(
-                py,
-                "forecast",
-                format_args!("unknown key {key:?}; expected keys among {keys}"),
-            ));
-        }
-        match key.as_str() {
-            "dt" => s.dt = num(&v)?,
-            "speed" => s.speed = num(&v)?,
-            "rationality" => s.rationality = num(&v)?,
-            "velocity_noise" => s.velocity_noise = num(&v)?,
-            "switch_prob" => s.switch_prob = num(&v)?,
-            "slow_radius" => slow = Some(num(&v)?),
-            "velocity_model" => {
+        // Keys outside `allowed` fall through to the error arm.
+        match allowed.contains(&key.as_str()).then_some(key.as_str()) {
+            Some("dt") => s.dt = num(&v)?,
+            Some("speed") => s.speed = num(&v)?,
+            Some("rationality") => s.rationality = num(&v)?,
+            Some("velocity_noise") => s.velocity_noise = num(&v)?,
+            Some("switch_prob") => s.switch_prob = num(&v)?,
+            Some("slow_radius") => slow = Some(num(&v)?),
+            Some("velocity_model") => {
                 model =
                     Some(v.extract().map_err(|_| {
                         invalid(py, "forecast", "\"velocity_model\" must be a string")
@@ -225,10 +224,7 @@ impl PyGoalInference {
             seed,
             par: array::par(py, threads)?,
         };
-        let prior = match goal_prior {
-            Some(p) => Some(array::vector(p, "goal_prior")?.as_array().to_vec()),
-            None => None,
-        };
+        let prior = goal_prior.map(goal_prior_arg).transpose()?;
         let forecast = match forecast {
             Some(f) => Some(forecast_arg(py, f, &model, FORECAST_KEYS)?),
             None => None,

@@ -363,9 +363,7 @@ impl PyIntentEngine {
         };
         cfg.samples = samples;
         cfg.telemetry = telemetry;
-        if let Some(p) = goal_prior {
-            cfg.human.goal_prior = Some(array::vector(p, "goal_prior")?.as_array().to_vec());
-        }
+        cfg.human.goal_prior = goal_prior.map(super::belief::goal_prior_arg).transpose()?;
         if let Some(f) = forecast {
             let base = cfg.human.goal_settings();
             let keys = [
