@@ -163,8 +163,6 @@ impl GoalModelSettings {
 pub struct GoalModel {
     goals: Vec<Goal>,
     prior: Vec<f64>,
-    /// All prior entries are `1/K` (the kernel then keeps its historical `switch_prob / K`).
-    uniform: bool,
     s: GoalModelSettings,
 }
 
@@ -198,7 +196,6 @@ impl GoalModel {
         Ok(Self {
             goals: goals.to_vec(),
             prior: vec![1.0 / k as f64; k],
-            uniform: true,
             s: settings,
         })
     }
@@ -243,11 +240,15 @@ impl GoalModel {
     /// Stores a normalised prior, snapping an all-equal one to exactly `1/K`.
     fn set_prior(&mut self, mut prior: Vec<f64>) {
         let k = prior.len();
-        self.uniform = prior.iter().all(|&p| p == prior[0]);
-        if self.uniform {
+        if prior.iter().all(|&p| p == prior[0]) {
             prior.fill(1.0 / k as f64);
         }
         self.prior = prior;
+    }
+
+    /// Whether the prior is uniform (every entry exactly `1/K`, see `set_prior`).
+    fn is_uniform(&self) -> bool {
+        self.prior.iter().all(|&p| p == self.prior[0])
     }
 
     /// The goal prior (sums to 1).
@@ -459,6 +460,8 @@ struct KernelConsts {
     dt: f64,
     keep: f64,
     jump: f64,
+    /// The prior is uniform: switching keeps its historical `switch_prob / K` (`jump`).
+    uniform: bool,
     speed: f64,
     velocity: GoalVelocity,
     switching: bool,
@@ -520,6 +523,7 @@ impl<'a, I: Iterator<Item = &'a mut [f64]>> SimdTask for GoalKernel<'a, I> {
             dt: s.dt,
             keep: 1.0 - s.switch_prob,
             jump: s.switch_prob / k as f64,
+            uniform: m.is_uniform(),
             speed: s.speed,
             velocity: s.velocity,
             switching: s.switch_prob > 0.0,
@@ -652,7 +656,7 @@ fn goal_block<const FMA: bool, const L: usize>(
         };
         if c.switching {
             // Switch to a goal drawn from the prior (`switch_prob / K` when uniform).
-            let jump = if m.uniform {
+            let jump = if c.uniform {
                 c.jump
             } else {
                 m.s.switch_prob * m.prior[g]
@@ -1028,7 +1032,7 @@ impl GoalInference {
                 // As for the particles: the old goals keep their proportions.
                 let mut prior: Vec<f64> = m.prior.iter().map(|p| p * k / (k + 1.0)).collect();
                 prior.push(1.0 / (k + 1.0));
-                if m.uniform {
+                if m.is_uniform() {
                     prior.fill(1.0);
                 }
                 m.set_prior(prior);
@@ -1066,7 +1070,7 @@ impl GoalInference {
                 m.prior.remove(index);
                 let t: f64 = m.prior.iter().sum();
                 let n = m.prior.len();
-                let prior = if t > 0.0 && !m.uniform {
+                let prior = if t > 0.0 && !m.is_uniform() {
                     m.prior.iter().map(|p| p / t).collect()
                 } else {
                     vec![1.0 / n as f64; n]
