@@ -10,6 +10,15 @@ use nalgebra::{Matrix2, Vector2};
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 
+/// Three point goals around the origin (the simulation tests' scene).
+fn three_goals() -> [Goal; 3] {
+    [
+        Goal::point(5.0, 0.0),
+        Goal::point(0.0, 5.0),
+        Goal::point(-3.0, -3.0),
+    ]
+}
+
 fn settings() -> GoalModelSettings {
     GoalModelSettings {
         dt: 0.2,
@@ -168,11 +177,7 @@ fn check_against_exact(prior: Option<[f64; 3]>) {
 /// after 25 steps at switch probability 0.2 only 0.4 % of the prior's shape would be left).
 #[test]
 fn switching_keeps_the_goal_prior_stationary() {
-    let goals = [
-        Goal::point(5.0, 0.0),
-        Goal::point(0.0, 5.0),
-        Goal::point(-3.0, -3.0),
-    ];
+    let goals = three_goals();
     let prior = [0.6, 0.3, 0.1];
     let s = GoalModelSettings {
         dt: 0.1,
@@ -203,11 +208,7 @@ fn switching_keeps_the_goal_prior_stationary() {
 /// their proportions); removing one renormalises the rest.
 #[test]
 fn goal_edits_keep_the_prior_proportions() {
-    let goals = [
-        Goal::point(5.0, 0.0),
-        Goal::point(0.0, 5.0),
-        Goal::point(-3.0, -3.0),
-    ];
+    let goals = three_goals();
     let m = GoalModel::new(&goals, GoalModelSettings::default())
         .unwrap()
         .with_prior(&[6.0, 3.0, 1.0])
@@ -241,11 +242,7 @@ fn goal_edits_keep_the_prior_proportions() {
 #[test]
 fn fused_goal_step_agrees_across_simd_levels_and_ragged_blocks() {
     use intent_engine::linalg::simd::SimdLevel;
-    let goals = [
-        Goal::point(5.0, 0.0),
-        Goal::point(0.0, 5.0),
-        Goal::point(-3.0, -3.0),
-    ];
+    let goals = three_goals();
     let run = |level| {
         SimdLevel::set_override(Some(level));
         let mut gi = GoalInference::new(
