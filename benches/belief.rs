@@ -85,7 +85,12 @@ fn acquisition(c: &mut Criterion) {
         });
     });
     g.bench_function("thompson", |b| {
-        b.iter(|| ParticleUtilities::new(&u, &w, a).unwrap().thompson(3));
+        b.iter(|| {
+            ParticleUtilities::new(&u, &w, a)
+                .unwrap()
+                .thompson(3)
+                .unwrap()
+        });
     });
     g.finish();
 }

@@ -78,6 +78,6 @@ fn filter_steps_resampling_and_acquisition_do_not_allocate() {
     pu.ucb_into(2.0, &mut out2[..8], &mut out[..8]).unwrap();
     pu.expected_improvement_into(3.0, 0.0, &mut out[..8])
         .unwrap();
-    let _ = pu.thompson(1);
+    let _ = pu.thompson(1).unwrap();
     assert_eq!(common::allocs(), before);
 }

@@ -247,6 +247,10 @@ pub fn thompson_gaussian(mean: &[f64], std: &[f64], seed: u64) -> Result<usize> 
 
 /// A weighted particle belief over utilities: `utilities` is `N × A` row-major, `weights`
 /// length `N` (normalised here).
+///
+/// The utilities are checked for NaN and ±∞ by each query, in the same pass that reads them:
+/// at 10,000 × 64 the matrix is 5 MB, and a separate check doubled the memory traffic of
+/// UCB and EI.
 #[derive(Clone, Copy, Debug)]
 pub struct ParticleUtilities<'a> {
     utilities: &'a [f64],
@@ -256,11 +260,12 @@ pub struct ParticleUtilities<'a> {
 }
 
 impl<'a> ParticleUtilities<'a> {
-    /// Validates and wraps the arrays.
+    /// Validates the shapes and weights and wraps the arrays (the utilities' values are
+    /// checked by each query, see the type's documentation).
     ///
     /// # Errors
     /// [`Error::Shape`] if `utilities.len() != weights.len() · n_actions` or sizes are zero;
-    /// non-finite utilities; invalid weights (negative, NaN, all zero).
+    /// invalid weights (negative, NaN, all zero).
     pub fn new(utilities: &'a [f64], weights: &'a [f64], n_actions: usize) -> Result<Self> {
         if n_actions == 0 {
             return Err(Error::shape("utilities", "need at least one action"));
@@ -276,7 +281,6 @@ impl<'a> ParticleUtilities<'a> {
                 ),
             ));
         }
-        crate::error::check_finite_slice("utilities", utilities)?;
         Ok(Self {
             utilities,
             weights,
@@ -289,6 +293,30 @@ impl<'a> ParticleUtilities<'a> {
     #[must_use]
     pub fn n_actions(&self) -> usize {
         self.n_actions
+    }
+
+    /// The error for a query whose result is not finite: a non-finite utility (named), or
+    /// finite utilities too large for the sums.
+    #[cold]
+    fn not_finite(&self) -> Error {
+        match crate::error::check_finite_slice("utilities", self.utilities) {
+            Err(e) => e,
+            Ok(()) => Error::Numerical {
+                what: "particle acquisition",
+                detail: "the utilities are too large: a weighted sum overflowed".into(),
+            },
+        }
+    }
+
+    /// `Ok` when every value of `out` is finite, else [`Self::not_finite`]. Each query's
+    /// sums propagate a NaN or ±∞ utility into its output (also with a zero weight:
+    /// 0 · ∞ is NaN), so checking `A` outputs checks all `N · A` inputs.
+    fn check_result(&self, out: &[f64]) -> Result<()> {
+        if out.iter().all(|v| v.is_finite()) {
+            Ok(())
+        } else {
+            Err(self.not_finite())
+        }
     }
 
     fn check_out(&self, out: &[f64]) -> Result<()> {
@@ -305,7 +333,8 @@ impl<'a> ParticleUtilities<'a> {
     /// Weighted mean and standard deviation of each action's utility.
     ///
     /// # Errors
-    /// [`Error::Shape`] on output lengths other than `A`.
+    /// [`Error::Shape`] on output lengths other than `A`; [`Error::NonFinite`] for a NaN or
+    /// infinite utility, [`Error::Numerical`] when finite utilities overflow the sums.
     pub fn moments_into(&self, mean: &mut [f64], std: &mut [f64]) -> Result<()> {
         self.check_out(mean)?;
         self.check_out(std)?;
@@ -321,6 +350,8 @@ impl<'a> ParticleUtilities<'a> {
                 *s += w * u * u;
             }
         }
+        self.check_result(mean)?;
+        self.check_result(std)?;
         for (m, s) in mean.iter().zip(std.iter_mut()) {
             *s = (*s - m * m).max(0.0).sqrt();
         }
@@ -330,7 +361,7 @@ impl<'a> ParticleUtilities<'a> {
     /// Expected utility `Σ wᵢ U_ia` of each action.
     ///
     /// # Errors
-    /// Output length other than `A`.
+    /// Output length other than `A`; non-finite utilities (as [`Self::moments_into`]).
     pub fn expected_utility_into(&self, out: &mut [f64]) -> Result<()> {
         self.check_out(out)?;
         out.fill(0.0);
@@ -345,13 +376,14 @@ impl<'a> ParticleUtilities<'a> {
                 *o += w * u;
             }
         }
-        Ok(())
+        self.check_result(out)
     }
 
     /// `E_w[U_a] + √β sd_w[U_a]`; `scratch` has length `A`.
     ///
     /// # Errors
-    /// Output length other than `A`, negative or non-finite `beta`.
+    /// Output length other than `A`, negative or non-finite `beta`; non-finite utilities (as
+    /// [`Self::moments_into`]).
     pub fn ucb_into(&self, beta: f64, scratch: &mut [f64], out: &mut [f64]) -> Result<()> {
         if !(beta.is_finite() && beta >= 0.0) {
             return Err(Error::invalid_value("beta", "must be >= 0 and finite"));
@@ -367,7 +399,8 @@ impl<'a> ParticleUtilities<'a> {
     /// Expected improvement `Σ wᵢ max(U_ia − best − ξ, 0)` (exact under the particle belief).
     ///
     /// # Errors
-    /// Output length other than `A`; non-finite `best`/`xi`.
+    /// Output length other than `A`; non-finite `best`/`xi`; non-finite utilities (as
+    /// [`Self::moments_into`]).
     pub fn expected_improvement_into(&self, best: f64, xi: f64, out: &mut [f64]) -> Result<()> {
         self.check_out(out)?;
         check_scalar("best", best)?;
@@ -382,16 +415,20 @@ impl<'a> ParticleUtilities<'a> {
         {
             let w = w * inv;
             for (o, &u) in out.iter_mut().zip(row) {
-                *o += w * (u - t).max(0.0);
+                // max(d, 0) that keeps a NaN or −∞ (as d · 0 = NaN) for `check_result`;
+                // for finite d ≤ 0 it adds ±0, leaving the sum unchanged.
+                let d = u - t;
+                *o += w * if d > 0.0 { d } else { d * 0.0 };
             }
         }
-        Ok(())
+        self.check_result(out)
     }
 
     /// Probability of improvement `Σ wᵢ 1[U_ia > best + ξ]`.
     ///
     /// # Errors
-    /// Output length other than `A`; non-finite `best`/`xi`.
+    /// Output length other than `A`; non-finite `best`/`xi`; non-finite utilities (as
+    /// [`Self::moments_into`]).
     pub fn probability_of_improvement_into(
         &self,
         best: f64,
@@ -411,15 +448,20 @@ impl<'a> ParticleUtilities<'a> {
         {
             let w = w * inv;
             for (o, &u) in out.iter_mut().zip(row) {
-                *o += if u > t { w } else { 0.0 };
+                // + u · 0: zero for a finite utility, NaN for a non-finite one.
+                *o += if u > t { w } else { 0.0 } + u * 0.0;
             }
         }
-        Ok(())
+        self.check_result(out)
     }
 
     /// Thompson sampling: draws a particle `i ∝ wᵢ` and returns `argmax_a U_ia`.
-    #[must_use]
-    pub fn thompson(&self, seed: u64) -> usize {
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] for a NaN or infinite utility anywhere in the matrix (one row is
+    /// read, but a broken belief is reported, not sampled from).
+    pub fn thompson(&self, seed: u64) -> Result<usize> {
+        crate::error::check_finite_slice("utilities", self.utilities)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let u: f64 = rng.random::<f64>() * self.total;
         let mut c = 0.0;
@@ -431,7 +473,9 @@ impl<'a> ParticleUtilities<'a> {
                 break;
             }
         }
-        argmax(&self.utilities[pick * self.n_actions..(pick + 1) * self.n_actions])
+        Ok(argmax(
+            &self.utilities[pick * self.n_actions..(pick + 1) * self.n_actions],
+        ))
     }
 }
 
@@ -582,10 +626,45 @@ mod tests {
         p.probability_of_improvement_into(0.5, 0.0, &mut pi)
             .unwrap();
         assert_eq!(pi, [1.0, 0.75, 0.25]);
-        let picks: Vec<usize> = (0..400).map(|s| p.thompson(s)).collect();
+        let picks: Vec<usize> = (0..400).map(|s| p.thompson(s).unwrap()).collect();
         let frac0 = picks.iter().filter(|&&a| a == 0).count() as f64 / 400.0;
         assert!((frac0 - 0.75).abs() < 0.08, "{frac0}");
         assert!(ParticleUtilities::new(&u, &[0.0, 0.0], 3).is_err());
         assert!(ParticleUtilities::new(&u[..5], &w, 3).is_err());
+    }
+
+    #[test]
+    fn every_particle_query_reports_a_non_finite_utility_anywhere() {
+        // The queries check the utilities in their own pass: a NaN or ±∞ in any cell, also
+        // in a row of weight zero and where the improvement clamp would hide it, is an error
+        // naming the utilities, never a finite answer.
+        let w = [0.0, 1.0, 3.0];
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            for cell in 0..6 {
+                let mut u = [1.0, 0.0, 2.0, 3.0, 1.0, 0.0];
+                u[cell] = bad;
+                let p = ParticleUtilities::new(&u, &w, 2).expect("only shapes and weights");
+                let (mut a, mut b) = ([0.0; 2], [0.0; 2]);
+                let names = |r: Result<()>| match r {
+                    Err(Error::NonFinite { name, .. }) => assert_eq!(name, "utilities"),
+                    other => panic!("{bad} at {cell}: {other:?}"),
+                };
+                names(p.moments_into(&mut a, &mut b));
+                names(p.ucb_into(2.0, &mut b, &mut a));
+                names(p.expected_utility_into(&mut a));
+                names(p.expected_improvement_into(5.0, 0.0, &mut a));
+                names(p.probability_of_improvement_into(5.0, 0.0, &mut a));
+                names(p.thompson(1).map(|_| ()));
+                names(select_action(&u, &w, &mut a).map(|_| ()));
+            }
+        }
+        // Finite but too large for the second moment: an error, not a zero spread.
+        let u = [1e200, 0.0, -1e200, 1.0];
+        let p = ParticleUtilities::new(&u, &[1.0, 1.0], 2).unwrap();
+        let (mut m, mut sd) = ([0.0; 2], [0.0; 2]);
+        assert!(matches!(
+            p.moments_into(&mut m, &mut sd),
+            Err(Error::Numerical { .. })
+        ));
     }
 }

@@ -951,7 +951,7 @@ fn particle_thompson_sample<'py>(
     let a = u.as_array().ncols();
     let (u, w) = (u.as_array(), w.as_array());
     let (u, w) = (u.as_slice().unwrap_or(&[]), w.as_slice().unwrap_or(&[]));
-    run(py, || Ok(ParticleUtilities::new(u, w, a)?.thompson(seed)))
+    run(py, || ParticleUtilities::new(u, w, a)?.thompson(seed))
 }
 
 /// The action maximising expected utility under the belief: returns (index, expected
