@@ -108,15 +108,21 @@ def test_metrics_scraped_over_loopback_during_the_demo_run():
         assert server.port > 0 and server.running
         assert server.url == f"http://127.0.0.1:{server.port}/metrics"
         # A scraper thread reads while this thread steps the engine; the steps it sees only grow.
+        # A step that meets a reader holding the histograms is parked and recorded at the next
+        # step (the control loop never waits for a scrape), so exact counts are checked only
+        # after a step taken with the scraper paused (`gate`) or stopped.
         seen, errors, stop = [], [], threading.Event()
+        gate, scraped = threading.Lock(), threading.Event()
 
         def scraper():
             try:
                 while not stop.is_set():
-                    fams = families(scrape(server.url))
+                    with gate:
+                        fams = families(scrape(server.url))
                     hist = fams["intent_engine_stage_seconds"]
                     seen.append(next(s.value for s in hist.samples
                                      if s.name.endswith("_count") and s.labels["stage"] == "total"))
+                    scraped.set()
                     stop.wait(0.02)
             except Exception as e:  # pragma: no cover - reported below
                 errors.append(e)
@@ -126,13 +132,25 @@ def test_metrics_scraped_over_loopback_during_the_demo_run():
         mid = {}
 
         def on_step(i):
+            if i in (300, 900):  # at least two scrapes while stepping, however fast the steps
+                scraped.clear()
+                assert scraped.wait(10)
+            if i == 599:
+                gate.acquire()  # step 600 runs with no reader
             if i == 600:  # a scrape from the stepping thread itself, mid-run
                 mid["counts"] = check_stage_histograms(scrape(server.url), 600)
+                gate.release()
+            if i == len(track) - 1:  # the last step runs with no reader
+                stop.set()
+                t.join()
 
+        track, _ = person_track(scn)
         try:
             steps = demo_steps(engine, scn, on_step)
         finally:
             stop.set()
+            if gate.locked():
+                gate.release()
             t.join()
         assert not errors, errors
         assert len(seen) >= 2 and all(a <= b for a, b in zip(seen, seen[1:])), seen
