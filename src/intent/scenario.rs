@@ -23,6 +23,7 @@ use crate::intent::engine::{Decision, IntentEngine};
 use crate::intent::robot::simulate as plant;
 
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct WorkspaceJson {
     x_min: f64,
     x_max: f64,
@@ -32,6 +33,7 @@ struct WorkspaceJson {
 
 /// One leg of the scripted person: walk to `goal`, then stay `pause_s` seconds.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct Leg {
     /// Name of the goal (a key of the scenario's `goals`).
     pub goal: String,
@@ -42,6 +44,7 @@ pub struct Leg {
 
 /// The scripted person.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct HumanScript {
     /// Start position.
     pub start: [f64; 2],
@@ -68,6 +71,7 @@ pub struct HumanScript {
 
 /// The simulated robot.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct RobotScript {
     /// `"double_integrator"`.
     pub model: String,
@@ -116,10 +120,14 @@ fn default_samples() -> usize {
 }
 
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ScenarioJson {
     name: String,
     #[serde(default)]
     description: String,
+    /// Where the scenario's numbers come from (documentation only).
+    #[serde(default, rename = "provenance")]
+    _provenance: String,
     workspace: WorkspaceJson,
     goals: BTreeMap<String, [f64; 2]>,
     human: HumanScript,
@@ -156,7 +164,8 @@ impl Scenario {
     /// Parses and validates a scenario.
     ///
     /// # Errors
-    /// [`Error::InvalidValue`] naming `scenario` for malformed JSON, unknown goal names or
+    /// [`Error::InvalidValue`] naming `scenario` for malformed JSON, unknown fields (a
+    /// misspelt optional setting would otherwise fall back to its default), unknown goal names or
     /// out-of-range settings.
     pub fn from_json(text: &str) -> Result<Self> {
         let s: ScenarioJson = serde_json::from_str(text)

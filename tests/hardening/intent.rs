@@ -334,6 +334,13 @@ fn scenarios_plant_replay_backend_reject_bad_input() {
             "\"observation_noise\": -0.02",
             "observation_noise",
         ),
+        // Misspelt optional settings: unknown fields, not silently the default.
+        ("\"curvature\": 0.35", "\"curvture\": 0.35", "curvture"),
+        ("\"tolerance\": 0.15", "\"tolerence\": 0.15", "tolerence"),
+        ("\"pause_s\": 1.0", "\"pause\": 1.0", "pause"),
+        ("\"risk\": 0.05", "\"risks\": 0.05", "risks"),
+        ("\"x_min\"", "\"xmin\"", "xmin"),
+        ("\"provenance\"", "\"provenence\"", "provenence"),
     ] {
         if !text.contains(from) {
             t.fail(format!("scenario battery: default scenario lacks {from:?}"));

@@ -5,14 +5,15 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 import intent_engine as ie
 from intent_engine.__main__ import main
 
 
 def test_embedded_scenario_is_valid():
     scn = json.loads(ie.default_scenario_json())
-    assert scn["human"]["goal"] in scn["goals"]
-    assert all(leg["goal"] in scn["goals"] for leg in scn["human"]["legs"])
+    assert scn["human"]["legs"] and all(leg["goal"] in scn["goals"] for leg in scn["human"]["legs"])
     assert scn["robot"]["model"] == "double_integrator" and len(scn["robot"]["state"]) == 4
 
 
@@ -36,3 +37,10 @@ def test_module_entry_point():
     assert ie.__version__ in res.stdout
     res = subprocess.run([sys.executable, "-m", "intent_engine"], capture_output=True, text=True)
     assert res.returncode == 2
+
+
+def test_a_misspelt_scenario_setting_is_an_error_not_its_default():
+    scn = json.loads(ie.default_scenario_json())
+    scn["human"]["curvture"] = scn["human"].pop("curvature")
+    with pytest.raises(ValueError, match="unknown field `curvture`"):
+        ie.IntentEngine.from_scenario_json(json.dumps(scn))
