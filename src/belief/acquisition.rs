@@ -399,13 +399,17 @@ impl<'a> ParticleUtilities<'a> {
     /// Expected improvement `Σ wᵢ max(U_ia − best − ξ, 0)` (exact under the particle belief).
     ///
     /// # Errors
-    /// Output length other than `A`; non-finite `best`/`xi`; non-finite utilities (as
-    /// [`Self::moments_into`]).
+    /// Output length other than `A`; non-finite `best`/`xi` or `best + xi`; non-finite
+    /// utilities (as [`Self::moments_into`]).
     pub fn expected_improvement_into(&self, best: f64, xi: f64, out: &mut [f64]) -> Result<()> {
         self.check_out(out)?;
         check_scalar("best", best)?;
         check_scalar("xi", xi)?;
         let t = best + xi;
+        if !t.is_finite() {
+            // Else every clamped term below would read as a non-finite utility.
+            return Err(Error::invalid_value("xi", "best + xi overflows"));
+        }
         out.fill(0.0);
         let inv = 1.0 / self.total;
         for (row, &w) in self
@@ -658,6 +662,12 @@ mod tests {
                 names(select_action(&u, &w, &mut a).map(|_| ()));
             }
         }
+        // best + xi overflowing is the caller's error, not a utility's.
+        let p = ParticleUtilities::new(&[1.0, 2.0], &[1.0], 2).unwrap();
+        assert!(matches!(
+            p.expected_improvement_into(1e308, 1e308, &mut [0.0; 2]),
+            Err(Error::InvalidValue { name: "xi", .. })
+        ));
         // Finite but too large for the second moment: an error, not a zero spread.
         let u = [1e200, 0.0, -1e200, 1.0];
         let p = ParticleUtilities::new(&u, &[1.0, 1.0], 2).unwrap();
