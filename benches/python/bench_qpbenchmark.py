@@ -125,7 +125,11 @@ def main(argv=None) -> int:
     for n in names:
         cells = []
         for f in fams:
-            med = statistics.median(times[(n, f)])
+            ts = times[(n, f)]
+            if any(t != t for t in ts):  # a call raised: no median over a partial family
+                cells.append(f"{'raised':>12}{'':>8}")
+                continue
+            med = statistics.median(ts)
             ratio = "" if n == "intent_engine" else f" ({med / base[f]:5.1f}x)"
             cells.append(f"{med * 1e6:9.1f} us{ratio:>8}")
         print(f"{n:>14} | {ok[(n, 1e-6)]:>5}/{len(files)} {ok[(n, 1e-9)]:>5}/{len(files)} | " + " | ".join(f"{c:>18}" for c in cells))
