@@ -265,12 +265,18 @@ impl<'a> ParticleUtilities<'a> {
     ///
     /// # Errors
     /// [`Error::Shape`] if `utilities.len() != weights.len() · n_actions` or sizes are zero;
-    /// invalid weights (negative, NaN, all zero).
+    /// invalid weights (negative, NaN, all zero, or a total too small to divide by).
     pub fn new(utilities: &'a [f64], weights: &'a [f64], n_actions: usize) -> Result<Self> {
         if n_actions == 0 {
             return Err(Error::shape("utilities", "need at least one action"));
         }
         let total = crate::belief::resample::check_weights(weights)?;
+        if !(1.0 / total).is_finite() {
+            return Err(Error::invalid_value(
+                "weights",
+                format_args!("the total weight {total:e} is too small to normalise by"),
+            ));
+        }
         if utilities.len() != weights.len() * n_actions {
             return Err(Error::shape(
                 "utilities",
@@ -342,18 +348,23 @@ impl<'a> ParticleUtilities<'a> {
         mean.fill(0.0);
         std.fill(0.0);
         let inv = 1.0 / self.total;
-        // Row-wise accumulation of Σw u and Σw u² (the matrix is read once, in order).
+        // Row-wise accumulation of Σw u and Σw (u − c)² about the first particle's utilities
+        // c (the matrix is read once, in order). The shift keeps the second moment from
+        // overflowing (and cancelling) for large utilities with a small spread.
+        let c = &self.utilities[..a];
         for (row, &w) in self.utilities.chunks_exact(a).zip(self.weights) {
             let w = w * inv;
-            for ((m, s), &u) in mean.iter_mut().zip(std.iter_mut()).zip(row) {
+            for ((m, s), (&u, &c)) in mean.iter_mut().zip(std.iter_mut()).zip(row.iter().zip(c)) {
                 *m += w * u;
-                *s += w * u * u;
+                let d = u - c;
+                *s += w * d * d;
             }
         }
         self.check_result(mean)?;
         self.check_result(std)?;
-        for (m, s) in mean.iter().zip(std.iter_mut()) {
-            *s = (*s - m * m).max(0.0).sqrt();
+        for ((m, s), &c) in mean.iter().zip(std.iter_mut()).zip(c) {
+            let dm = m - c;
+            *s = (*s - dm * dm).max(0.0).sqrt();
         }
         Ok(())
     }
@@ -399,16 +410,17 @@ impl<'a> ParticleUtilities<'a> {
     /// Expected improvement `Σ wᵢ max(U_ia − best − ξ, 0)` (exact under the particle belief).
     ///
     /// # Errors
-    /// Output length other than `A`; non-finite `best`/`xi` or `best + xi`; non-finite
-    /// utilities (as [`Self::moments_into`]).
+    /// Output length other than `A`; non-finite `best`/`xi`, or `best + xi = −∞`;
+    /// non-finite utilities (as [`Self::moments_into`]).
     pub fn expected_improvement_into(&self, best: f64, xi: f64, out: &mut [f64]) -> Result<()> {
         self.check_out(out)?;
         check_scalar("best", best)?;
         check_scalar("xi", xi)?;
         let t = best + xi;
-        if !t.is_finite() {
-            // Else every clamped term below would read as a non-finite utility.
-            return Err(Error::invalid_value("xi", "best + xi overflows"));
+        if t == f64::NEG_INFINITY {
+            // Every improvement would be infinite (and read as a non-finite utility below).
+            // `+∞` is fine: nothing improves on it, EI = 0.
+            return Err(Error::invalid_value("xi", "best + xi overflows to -inf"));
         }
         out.fill(0.0);
         let inv = 1.0 / self.total;
@@ -419,10 +431,9 @@ impl<'a> ParticleUtilities<'a> {
         {
             let w = w * inv;
             for (o, &u) in out.iter_mut().zip(row) {
-                // max(d, 0) that keeps a NaN or −∞ (as d · 0 = NaN) for `check_result`;
-                // for finite d ≤ 0 it adds ±0, leaving the sum unchanged.
-                let d = u - t;
-                *o += w * if d > 0.0 { d } else { d * 0.0 };
+                // + u · 0: zero for a finite utility (the sum is unchanged), NaN for a
+                // non-finite one, which `max` alone would clamp away.
+                *o += w * (u - t).max(0.0) + u * 0.0;
             }
         }
         self.check_result(out)
@@ -662,19 +673,38 @@ mod tests {
                 names(select_action(&u, &w, &mut a).map(|_| ()));
             }
         }
-        // best + xi overflowing is the caller's error, not a utility's.
-        let p = ParticleUtilities::new(&[1.0, 2.0], &[1.0], 2).unwrap();
+        // Extreme but finite thresholds: u − t rounding to −∞ improves by nothing; best + xi
+        // overflowing to +∞ leaves nothing to improve; to −∞ it is the caller's error.
+        let p = ParticleUtilities::new(&[-1e308, 1.0], &[0.0, 1.0], 1).unwrap();
+        let mut ei = [1.0];
+        p.expected_improvement_into(1e308, 0.0, &mut ei).unwrap();
+        assert_eq!(ei, [0.0]);
+        p.expected_improvement_into(1e308, 1e308, &mut ei).unwrap();
+        assert_eq!(ei, [0.0]);
         assert!(matches!(
-            p.expected_improvement_into(1e308, 1e308, &mut [0.0; 2]),
+            p.expected_improvement_into(-1e308, -1e308, &mut ei),
             Err(Error::InvalidValue { name: "xi", .. })
         ));
-        // Finite but too large for the second moment: an error, not a zero spread.
+        // Large utilities with a small spread: exact moments, no overflow of Σw u².
+        let u = [1e160, -3e200, 1e160, -3e200];
+        let p = ParticleUtilities::new(&u, &[1.0, 3.0], 2).unwrap();
+        let (mut m, mut sd) = ([0.0; 2], [0.0; 2]);
+        p.moments_into(&mut m, &mut sd).unwrap();
+        assert_eq!((m, sd), ([1e160, -3e200], [0.0, 0.0]));
+        // A spread too large for the second moment: an error, not a wrong spread.
         let u = [1e200, 0.0, -1e200, 1.0];
         let p = ParticleUtilities::new(&u, &[1.0, 1.0], 2).unwrap();
-        let (mut m, mut sd) = ([0.0; 2], [0.0; 2]);
         assert!(matches!(
             p.moments_into(&mut m, &mut sd),
             Err(Error::Numerical { .. })
+        ));
+        // A total weight whose reciprocal overflows is the weights' error.
+        assert!(matches!(
+            ParticleUtilities::new(&[1.0], &[5e-324], 1),
+            Err(Error::InvalidValue {
+                name: "weights",
+                ..
+            })
         ));
     }
 }
