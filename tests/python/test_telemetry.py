@@ -112,7 +112,7 @@ def test_metrics_scraped_over_loopback_during_the_demo_run():
         # step (the control loop never waits for a scrape), so exact counts are checked only
         # after a step taken with the scraper paused (`gate`) or stopped.
         seen, errors, stop = [], [], threading.Event()
-        gate, scraped = threading.Lock(), threading.Event()
+        gate, scraped, gated = threading.Lock(), threading.Event(), []
 
         def scraper():
             try:
@@ -134,11 +134,13 @@ def test_metrics_scraped_over_loopback_during_the_demo_run():
         def on_step(i):
             if i in (300, 900):  # at least two scrapes while stepping, however fast the steps
                 scraped.clear()
-                assert scraped.wait(10)
+                assert scraped.wait(10), errors
             if i == 599:
                 gate.acquire()  # step 600 runs with no reader
+                gated.append(True)
             if i == 600:  # a scrape from the stepping thread itself, mid-run
                 mid["counts"] = check_stage_histograms(scrape(server.url), 600)
+                gated.pop()
                 gate.release()
             if i == len(track) - 1:  # the last step runs with no reader
                 stop.set()
@@ -149,7 +151,7 @@ def test_metrics_scraped_over_loopback_during_the_demo_run():
             steps = demo_steps(engine, scn, on_step)
         finally:
             stop.set()
-            if gate.locked():
+            if gated:  # only a gate this thread took (the scraper may hold it otherwise)
                 gate.release()
             t.join()
         assert not errors, errors
