@@ -54,14 +54,17 @@ def main() -> int:
     p.add_argument("--cases", nargs="+", default=["jumps", "smooth", "keepout"])
     a = p.parse_args()
     print(f"instructions per solve, quadrotor 12x4, N = {a.horizon}, {STEPS} closed-loop QPs")
-    print(f"{'case':>8} {'median':>10} {'p99':>10} {'p99/med':>8}  slowest steps (step: x median)")
+    # p99: the 298th of the 300 sorted counts (the bar's reading, as before); nearest-rank p99
+    # (ceil(0.99 · 300) = 297th, numpy's percentile to within 1 %) is printed beside it.
+    print(f"{'case':>8} {'median':>10} {'p99':>10} {'p99/med':>8} {'nr/med':>7}  slowest steps (step: x median)")
     for case in a.cases:
         v = instructions_per_solve(a.bin, a.horizon, case)
         s = sorted(v)
         med, p99 = s[STEPS // 2], s[(STEPS * 99) // 100]
+        nr = s[-(-STEPS * 99 // 100) - 1]
         top = sorted(range(STEPS), key=lambda i: -v[i])[:8]
         worst = " ".join(f"{i}:{v[i] / med:.1f}" for i in top)
-        print(f"{case:>8} {med:>10,} {p99:>10,} {p99 / med:>8.2f}  {worst}")
+        print(f"{case:>8} {med:>10,} {p99:>10,} {p99 / med:>8.2f} {nr / med:>7.2f}  {worst}")
     return 0
 
 
