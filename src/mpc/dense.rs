@@ -474,6 +474,7 @@ impl ActiveSetSolver {
         }
         self.refresh_norms();
         self.factor_valid = false;
+        self.box_valid = false;
         self.active.clear();
         Ok(())
     }
@@ -828,8 +829,11 @@ impl ActiveSetSolver {
             status = match self.box_gi(iters, deadline) {
                 Some(st) => st,
                 None => {
-                    // A pivot of H_FF too small to trust: the general method, from cold.
-                    self.forget_active_set();
+                    // A pivot of H_FF too small to trust: the general method, from cold (the
+                    // hint is kept: it still guides the additions).
+                    self.active.clear();
+                    self.factor_valid = false;
+                    self.box_valid = false;
                     self.gi(iters, deadline)
                 }
             };
@@ -967,6 +971,7 @@ impl ActiveSetSolver {
             // Cold: the unconstrained minimiser; J is formed only if a constraint is violated.
             self.active.clear();
             self.factor_valid = false;
+            self.box_valid = false;
             self.unconstrained_minimiser();
         }
         let eps = (0.5 * self.settings.eps).min(1e-9);
@@ -1408,6 +1413,11 @@ impl ActiveSetSolver {
                 let q = self.active.len();
                 let nf = self.free.len();
                 let k = self.fpos[ip];
+                if k == NOT_FREE {
+                    // Cannot happen with a consistent working set (a fixed variable sits at its
+                    // bound); if it ever does, the general method takes over rather than panic.
+                    return None;
+                }
                 // Primal direction z_F = sg·H_FF⁻¹e_k (moves x_p towards its bound, keeps the
                 // other free variables optimal); n_pᵀz = (H_FF⁻¹)_kk > 0.
                 self.wb[..nf].iter_mut().for_each(|v| *v = 0.0);
@@ -2245,6 +2255,32 @@ mod tests {
         let mut s = solver_for(&qp);
         assert!(s.solve(qp.f.view()).unwrap().status.is_solved());
         assert_kkt(&qp, &s, 1e-6);
+    }
+
+    /// `set_rows` forgets the working set; the free-block factor must go with it, or the
+    /// variables whose bounds were active would be neither free nor fixed at the next solve.
+    #[test]
+    fn set_rows_resets_the_bounds_only_working_set() {
+        let mut rng = ChaCha8Rng::seed_from_u64(31);
+        let mut qp = random_qp(&mut rng, 12, 0, 0, 15);
+        qp.g = Array2::zeros((0, 12));
+        qp.lo = Array1::zeros(0);
+        qp.hi = Array1::zeros(0);
+        let mut s = solver_for(&qp);
+        assert!(s.solve(qp.f.view()).unwrap().status.is_solved());
+        assert!(s.active_len() > 0);
+        s.set_rows(None, None).unwrap();
+        // Move every finite bound so that formerly active variables are violated if stale.
+        for i in 0..12 {
+            if qp.lb[i].is_finite() {
+                qp.lb[i] += 0.2;
+            }
+            qp.ub[i] = qp.ub[i].max(qp.lb[i] + 0.1);
+        }
+        s.set_bounds(&qp.lb, &qp.ub).unwrap();
+        let info = s.solve(qp.f.view()).unwrap();
+        assert_eq!(info.status, SolveStatus::Solved);
+        assert_kkt(&qp, &s, 1e-9);
     }
 
     #[test]
