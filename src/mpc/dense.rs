@@ -348,24 +348,7 @@ impl ActiveSetSolver {
             let maxd = (0..n).map(|i| l[i * n + i].abs()).fold(0.0, f64::max);
             1e-13 * maxd.max(1e-300)
         };
-        // Column-major lower Cholesky, left-looking (contiguous column updates vectorise).
-        for c in 0..n {
-            let (prev, cur) = l.split_at_mut(c * n);
-            let col = &mut cur[c..n];
-            for k in 0..c {
-                let lck = prev[k * n + c];
-                if lck != 0.0 {
-                    axpy(-lck, &prev[k * n + c..(k + 1) * n], col);
-                }
-            }
-            let piv = col[0];
-            if piv.is_nan() || piv <= tiny {
-                return false;
-            }
-            let inv_s = 1.0 / piv.sqrt();
-            col.iter_mut().for_each(|v| *v *= inv_s);
-        }
-        true
+        cholesky_in_place(l, n, n, tiny)
     }
 
     /// Forms `J0 = L⁻ᵀ` if it is not current (uses `j` as scratch).
@@ -1628,27 +1611,10 @@ impl ActiveSetSolver {
                 self.lf[c * n + r] = hc[self.free[r]];
             }
         }
-        self.box_valid = true;
-        // Left-looking Cholesky of H_FF, as `factor_body` (same pivot test).
+        // The pivot test of `factor_body`, relative to H's largest diagonal entry.
         let tiny = 1e-13 * (0..n).map(|i| self.h[i * n + i]).fold(0.0, f64::max);
-        for c in 0..nf {
-            let (prev, cur) = self.lf.split_at_mut(c * n);
-            let col = &mut cur[c..nf];
-            for k in 0..c {
-                let lck = prev[k * n + c];
-                if lck != 0.0 {
-                    axpy(-lck, &prev[k * n + c..k * n + nf], col);
-                }
-            }
-            let piv = col[0];
-            if piv.is_nan() || piv <= tiny {
-                self.box_valid = false;
-                return false;
-            }
-            let inv_s = 1.0 / piv.sqrt();
-            col.iter_mut().for_each(|v| *v *= inv_s);
-        }
-        self.box_rounds()
+        self.box_valid = cholesky_in_place(&mut self.lf, n, nf, tiny);
+        self.box_valid && self.box_rounds()
     }
 
     /// From a working set whose factor is current: `x` on it, then the bound with the most
@@ -1915,6 +1881,30 @@ fn back_substitute(r: &[f64], n: usize, q: usize, x: &mut [f64]) {
     }
 }
 
+/// Lower Cholesky factor, in place, of the leading `nf × nf` block of the column-major `l`
+/// (column `c` at `l[c·ld..]`, lower triangle read): left-looking, so the updates are
+/// contiguous column axpys that vectorise. False on a pivot that is NaN or ≤ `tiny`.
+#[inline(always)]
+fn cholesky_in_place(l: &mut [f64], ld: usize, nf: usize, tiny: f64) -> bool {
+    for c in 0..nf {
+        let (prev, cur) = l.split_at_mut(c * ld);
+        let col = &mut cur[c..nf];
+        for k in 0..c {
+            let lck = prev[k * ld + c];
+            if lck != 0.0 {
+                axpy(-lck, &prev[k * ld + c..k * ld + nf], col);
+            }
+        }
+        let piv = col[0];
+        if piv.is_nan() || piv <= tiny {
+            return false;
+        }
+        let inv_s = 1.0 / piv.sqrt();
+        col.iter_mut().for_each(|v| *v *= inv_s);
+    }
+    true
+}
+
 /// `fpos` entry of a variable whose bound is active.
 const NOT_FREE: usize = usize::MAX;
 
@@ -1942,34 +1932,26 @@ fn chol_solve_from(l: &[f64], ld: usize, nf: usize, from: usize, y: &mut [f64]) 
 /// eight-lane [`dot`] spends more on its remainder and reduction than on the products.
 #[inline(always)]
 fn dot4(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f64; 4];
-    let mut ca = a.chunks_exact(4);
-    let mut cb = b.chunks_exact(4);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        for j in 0..4 {
-            acc[j] += x[j] * y[j];
-        }
-    }
-    let mut tail = 0.0;
-    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-        tail += x * y;
-    }
-    (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail
+    dot_lanes::<4>(a, b)
 }
 
 #[inline(always)]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    // Eight independent lanes: vectorises (two 4-wide accumulators) without reassociating
-    // any single lane, so the result is the same on every SIMD tier.
+    dot_lanes::<8>(a, b)
+}
+
+/// `L` independent lanes (L = 4 or 8): vectorises without reassociating any single lane, so
+/// the result is the same on every SIMD tier. Reduced as lane i + lane i + L/2, then adjacent
+/// pairs: ((a0+a4)+(a1+a5))+((a2+a6)+(a3+a7)) for 8, (a0+a2)+(a1+a3) for 4.
+#[inline(always)]
+fn dot_lanes<const L: usize>(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f64; 8];
-    let mut ca = a.chunks_exact(8);
-    let mut cb = b.chunks_exact(8);
+    let mut acc = [0.0f64; L];
+    let mut ca = a.chunks_exact(L);
+    let mut cb = b.chunks_exact(L);
     for (x, y) in (&mut ca).zip(&mut cb) {
-        for j in 0..8 {
+        for j in 0..L {
             acc[j] += x[j] * y[j];
         }
     }
@@ -1977,7 +1959,18 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
         tail += x * y;
     }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    let half = L / 2;
+    for i in 0..half {
+        acc[i] += acc[i + half];
+    }
+    let mut width = half;
+    while width > 1 {
+        for i in 0..width / 2 {
+            acc[i] = acc[2 * i] + acc[2 * i + 1];
+        }
+        width /= 2;
+    }
+    acc[0] + tail
 }
 
 #[inline(always)]
