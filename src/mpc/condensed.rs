@@ -554,17 +554,22 @@ impl Condensed {
                 return Ok(Some((info, false)));
             }
         }
-        // The slack solve starts over from the hard working set: every slack bound (violated at
-        // the unconstrained minimiser, where slacks sit at −l1/l2) and the active rows and bounds.
-        let ns = self.ns;
-        self.solver.restart_with_hint(
-            (0..ns)
-                .map(|j| ConstraintRef::Bound {
-                    index: nm + j,
-                    upper: false,
-                })
-                .chain(hard.active_constraints()),
-        );
+        // The slack solve starts from the hard solve's working set and factorisation, every
+        // slack at its bound added in O(n²) (then the hot start drops the slack bounds whose
+        // multiplier l1 − Σ z is negative); without a hot start, from cold with that working
+        // set as the hint (slack bounds first: violated at the unconstrained minimiser, where
+        // slacks sit at −l1/l2).
+        if !self.solver.adopt_working_set(hard) {
+            let ns = self.ns;
+            self.solver.restart_with_hint(
+                (0..ns)
+                    .map(|j| ConstraintRef::Bound {
+                        index: nm + j,
+                        upper: false,
+                    })
+                    .chain(hard.active_constraints()),
+            );
+        }
         // The time limit covers both solves.
         let settings = *self.solver.settings();
         if let Some(limit) = settings.time_limit {
