@@ -221,7 +221,7 @@ impl ActiveSetSolver {
             free: Vec::with_capacity(n),
             fpos: vec![NOT_FREE; n],
             box_valid: false,
-            mark: vec![0; n],
+            mark: vec![0; n + m],
             prev_active: Vec::with_capacity(cap),
             prefer_hint: false,
             wb: vec![0.0; n],
@@ -1038,7 +1038,26 @@ impl ActiveSetSolver {
         let me = self.me;
         let m = me + self.mi;
         let mut eq_next = 0usize;
+        self.prev_active.clear();
         if self.settings.hot_start && self.factor_valid && self.active.len() >= me {
+            // The inherited working set (rows dropped by `set_row` included), to score the
+            // guesses against the final one.
+            for i in 0..self.active.len() + self.readd.len() {
+                if self.prev_active.len() == self.prev_active.capacity() {
+                    break;
+                }
+                let c = if i < self.active.len() {
+                    self.active[i]
+                } else {
+                    self.readd[i - self.active.len()]
+                };
+                self.prev_active.push(c);
+            }
+            if me == 0 && self.prefer_hint && !self.hint.is_empty() {
+                // As in the bounds-only path: start from the guess when it predicted the last
+                // working set better than the last working set itself did.
+                self.adopt_hint();
+            }
             self.hot_start();
             eq_next = me;
         } else {
@@ -1111,6 +1130,7 @@ impl ActiveSetSolver {
                 }
             }
             let Some((p, mut sp)) = pick else {
+                self.score_guesses();
                 return SolveStatus::Solved;
             };
             if !self.factor_valid {
@@ -1290,6 +1310,32 @@ impl ActiveSetSolver {
         }
         for k in q..n {
             axpy(-self.d[k], &self.j[k * n..(k + 1) * n], &mut self.x);
+        }
+    }
+
+    /// Turns the working set into the hint's: drops the active constraints the hint lacks
+    /// (from the back, where a drop costs fewest rotations) and queues the hint's others in
+    /// `readd`, which [`Self::hot_start`] adds to the factorisation without a step.
+    fn adopt_hint(&mut self) {
+        let tag = |c: Cid| 1 + u8::from(c.upper());
+        for &c in &self.hint {
+            self.mark[c.row()] = tag(c);
+        }
+        for i in (0..self.active.len()).rev() {
+            let c = self.active[i];
+            if self.mark[c.row()] == tag(c) {
+                self.mark[c.row()] = 0; // kept: not queued again below
+            } else {
+                self.drop_active(i);
+            }
+        }
+        self.readd.clear();
+        for i in 0..self.hint.len() {
+            let c = self.hint[i];
+            if self.mark[c.row()] == tag(c) && self.readd.len() < self.readd.capacity() {
+                self.readd.push(c);
+            }
+            self.mark[c.row()] = 0;
         }
     }
 
@@ -1587,7 +1633,14 @@ impl ActiveSetSolver {
         };
         let dh = distance(&mut self.mark, &self.hint);
         let dp = distance(&mut self.mark, &self.prev_active);
-        self.prefer_hint = dh < dp;
+        // On the free-block factor a change of working set costs about what a step does, so
+        // the closer guess wins. With rows (J and R), dropping an early constraint costs O(qn)
+        // rotations, no cheaper than a step: there the guess must be clearly closer.
+        self.prefer_hint = if self.me + self.mi == 0 {
+            dh < dp
+        } else {
+            2 * dh + 2 <= dp
+        };
     }
 
     /// Position of bound `c`'s variable in `free` (`NOT_FREE` when a bound of it is active).
