@@ -1042,15 +1042,10 @@ impl ActiveSetSolver {
         if self.settings.hot_start && self.factor_valid && self.active.len() >= me {
             // The inherited working set (rows dropped by `set_row` included), to score the
             // guesses against the final one.
-            for i in 0..self.active.len() + self.readd.len() {
+            for &c in self.active.iter().chain(&self.readd) {
                 if self.prev_active.len() == self.prev_active.capacity() {
                     break;
                 }
-                let c = if i < self.active.len() {
-                    self.active[i]
-                } else {
-                    self.readd[i - self.active.len()]
-                };
                 self.prev_active.push(c);
             }
             if me == 0 && self.prefer_hint && !self.hint.is_empty() {
@@ -1349,12 +1344,7 @@ impl ActiveSetSolver {
                 self.mark[c.row()] = tag(c);
             }
         }
-        for i in 0..self.active.len() + self.readd.len() {
-            let c = if i < self.active.len() {
-                self.active[i]
-            } else {
-                self.readd[i - self.active.len()]
-            };
+        for &c in self.active.iter().chain(&self.readd) {
             self.mark[c.row()] = 0;
         }
     }
@@ -2408,10 +2398,7 @@ mod tests {
             }
         }
         // A semidefinite Hessian keeps the proximal path (rows or not).
-        let mut qp = random_qp(&mut rng, 12, 0, 0, 5);
-        qp.g = Array2::zeros((0, 12));
-        qp.lo = Array1::zeros(0);
-        qp.hi = Array1::zeros(0);
+        let qp = random_qp(&mut rng, 12, 0, 0, 5);
         let mut s = solver_for(&qp);
         assert!(s.solve(qp.f.view()).unwrap().status.is_solved());
         assert_kkt(&qp, &s, 1e-6);
@@ -2423,9 +2410,6 @@ mod tests {
     fn set_rows_resets_the_bounds_only_working_set() {
         let mut rng = ChaCha8Rng::seed_from_u64(31);
         let mut qp = random_qp(&mut rng, 12, 0, 0, 15);
-        qp.g = Array2::zeros((0, 12));
-        qp.lo = Array1::zeros(0);
-        qp.hi = Array1::zeros(0);
         let mut s = solver_for(&qp);
         assert!(s.solve(qp.f.view()).unwrap().status.is_solved());
         assert!(s.active_len() > 0);
@@ -2447,9 +2431,6 @@ mod tests {
     fn bounds_only_path_reports_the_iteration_cap_as_a_status() {
         let mut rng = ChaCha8Rng::seed_from_u64(23);
         let mut qp = random_qp(&mut rng, 20, 0, 0, 23);
-        qp.g = Array2::zeros((0, 20));
-        qp.lo = Array1::zeros(0);
-        qp.hi = Array1::zeros(0);
         // Every bound is violated at the unconstrained minimiser: 20 additions needed.
         for i in 0..20 {
             qp.lb[i] = 1.0;
