@@ -1151,9 +1151,8 @@ impl ActiveSetSolver {
                 self.jt_normal(p);
                 // z = J₂ d₂ (primal direction), r = R⁻¹ d₁ (dual direction).
                 self.z.iter_mut().for_each(|v| *v = 0.0);
-                for k in q..n {
-                    axpy(self.d[k], &self.j[k * n..(k + 1) * n], &mut self.z);
-                }
+                let d = &self.d;
+                axpy_columns(&self.j, n, n - q, |k| q + k, |k| d[q + k], &mut self.z);
                 self.rv[..q].copy_from_slice(&self.d[..q]);
                 back_substitute(&self.r, n, q, &mut self.rv[..q]);
                 // Dual step limit over removable (inequality) active constraints.
@@ -1300,12 +1299,9 @@ impl ActiveSetSolver {
         // x = J₁v₁ − J₂d₂, formed once for the final working set.
         let q = self.active.len();
         self.x.iter_mut().for_each(|v| *v = 0.0);
-        for k in 0..q {
-            axpy(self.z[k], &self.j[k * n..(k + 1) * n], &mut self.x);
-        }
-        for k in q..n {
-            axpy(-self.d[k], &self.j[k * n..(k + 1) * n], &mut self.x);
-        }
+        let (z, d) = (&self.z, &self.d);
+        axpy_columns(&self.j, n, q, |k| k, |k| z[k], &mut self.x);
+        axpy_columns(&self.j, n, n - q, |k| q + k, |k| -d[q + k], &mut self.x);
     }
 
     /// Adds the hint's constraints to the inherited working set: an active constraint whose
@@ -1560,11 +1556,16 @@ impl ActiveSetSolver {
                 // gd = H_{:,F} z_F: the gradient's rate of change, read on the active bounds
                 // as their multipliers' rates (u_i = sg_i·g_i).
                 self.gd.iter_mut().for_each(|v| *v = 0.0);
-                for kk in 0..nf {
-                    let zk = sg * self.wb[kk];
-                    let j = self.free[kk];
-                    axpy(zk, &self.h[j * n..(j + 1) * n], &mut self.gd);
-                }
+                let wb = &self.wb;
+                let free = &self.free;
+                axpy_columns(
+                    &self.h,
+                    n,
+                    nf,
+                    |kk| free[kk],
+                    |kk| sg * wb[kk],
+                    &mut self.gd,
+                );
                 let mut t1 = f64::INFINITY;
                 let mut drop_at = usize::MAX;
                 for a in 0..q {
@@ -1786,11 +1787,11 @@ impl ActiveSetSolver {
         for a in 0..self.active.len() {
             let c = self.active[a];
             let (sg, b) = self.side(c);
-            let j = c.row();
-            let xj = sg * b;
-            self.x[j] = xj;
-            axpy(xj, &self.h[j * n..(j + 1) * n], &mut self.z);
+            self.x[c.row()] = sg * b;
         }
+        let (active, x) = (&self.active, &self.x);
+        let col = |a: usize| active[a].row();
+        axpy_columns(&self.h, n, active.len(), col, |a| x[col(a)], &mut self.z);
         loop {
             // x_F = −H_FF⁻¹ t_F.
             let nf = self.free.len();
@@ -1813,10 +1814,9 @@ impl ActiveSetSolver {
                 }
             } else {
                 self.gd.copy_from_slice(&self.z);
-                for k in 0..nf {
-                    let j = self.free[k];
-                    axpy(self.x[j], &self.h[j * n..(j + 1) * n], &mut self.gd);
-                }
+                let x = &self.x;
+                let free = &self.free;
+                axpy_columns(&self.h, n, nf, |k| free[k], |k| x[free[k]], &mut self.gd);
                 for a in 0..q {
                     let c = self.active[a];
                     self.u[a] = self.side(c).0 * self.gd[c.row()];
@@ -1853,14 +1853,7 @@ impl ActiveSetSolver {
         for (k, wk) in w.iter_mut().enumerate() {
             *wk = self.h[v * n + self.free[k]];
         }
-        for c in 0..nf {
-            let col = &self.lf[c * n + c..c * n + nf];
-            let wc = w[c] / col[0];
-            w[c] = wc;
-            if wc != 0.0 {
-                axpy(-wc, &col[1..], &mut w[c + 1..]);
-            }
-        }
+        forward_substitute(&self.lf, n, nf, 0, w);
         let hvv = self.h[v * n + v];
         let piv = hvv - dot(w, w);
         if piv.is_nan() || piv <= 1e-13 * hvv {
@@ -1957,10 +1950,8 @@ impl ActiveSetSolver {
         }
         // z ← Hx, then the stationarity residual Hx + f + Aᵀy + Gᵀz + z_box.
         self.z.iter_mut().for_each(|v| *v = 0.0);
-        for c in 0..n {
-            let xc = self.x[c];
-            axpy(xc, &self.h[c * n..(c + 1) * n], &mut self.z);
-        }
+        let x = &self.x;
+        axpy_columns(&self.h, n, n, |c| c, |c| x[c], &mut self.z);
         let xhx = dot(&self.x, &self.z);
         let fx = dot(&self.f, &self.x);
         for i in 0..n {
@@ -2070,18 +2061,51 @@ const NOT_FREE: usize = usize::MAX;
 /// there). Both passes run down contiguous columns.
 #[inline(always)]
 fn chol_solve_from(l: &[f64], ld: usize, nf: usize, from: usize, y: &mut [f64]) {
-    for c in from..nf {
+    forward_substitute(l, ld, nf, from, y);
+    for i in (0..nf).rev() {
+        let col = &l[i * ld + i..i * ld + nf];
+        let s = y[i] - dot4(&col[1..], &y[i + 1..nf]);
+        y[i] = s / col[0];
+    }
+}
+
+/// Solves `L y = b` in place for the rows `from..nf` (`y[..from]` is zero), `L` the
+/// column-major lower-triangular factor in `l` with leading dimension `ld`. Four columns at a
+/// time: their 4×4 diagonal block column by column, then one pass over the rows below for all
+/// four. Each entry receives the same updates in the same order as in the one-column-at-a-time
+/// substitution, so the values are those of that loop.
+#[inline(always)]
+fn forward_substitute(l: &[f64], ld: usize, nf: usize, from: usize, y: &mut [f64]) {
+    let mut c = from;
+    while c + 4 <= nf {
+        for i in c..c + 4 {
+            let yi = y[i] / l[i * ld + i];
+            y[i] = yi;
+            for r in i + 1..c + 4 {
+                y[r] -= yi * l[i * ld + r];
+            }
+        }
+        let (y0, y1, y2, y3) = (y[c], y[c + 1], y[c + 2], y[c + 3]);
+        let col = |k: usize| &l[k * ld + c + 4..k * ld + nf];
+        let (l0, l1, l2, l3) = (col(c), col(c + 1), col(c + 2), col(c + 3));
+        let rest = &mut y[c + 4..nf];
+        for ((((yv, v0), v1), v2), v3) in rest.iter_mut().zip(l0).zip(l1).zip(l2).zip(l3) {
+            let mut t = *yv;
+            t -= y0 * v0;
+            t -= y1 * v1;
+            t -= y2 * v2;
+            t -= y3 * v3;
+            *yv = t;
+        }
+        c += 4;
+    }
+    for c in c..nf {
         let col = &l[c * ld + c..c * ld + nf];
         let yc = y[c] / col[0];
         y[c] = yc;
         if yc != 0.0 {
             axpy(-yc, &col[1..], &mut y[c + 1..nf]);
         }
-    }
-    for i in (0..nf).rev() {
-        let col = &l[i * ld + i..i * ld + nf];
-        let s = y[i] - dot4(&col[1..], &y[i + 1..nf]);
-        y[i] = s / col[0];
     }
 }
 
@@ -2134,6 +2158,44 @@ fn dot_lanes<const L: usize>(a: &[f64], b: &[f64]) -> f64 {
 fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
     for (y, x) in y.iter_mut().zip(x) {
         *y += alpha * x;
+    }
+}
+
+/// `y += Σ_{k<count} alpha(k)·M[col(k)]` over columns of the column-major `m` (leading
+/// dimension `n`, columns as long as `y`), four columns per pass over `y`: one load and store
+/// of `y` per four columns instead of per column. The sums are formed in the order of `k`, so
+/// the result is that of one [`axpy`] per column, bit for bit.
+#[inline(always)]
+fn axpy_columns(
+    m: &[f64],
+    n: usize,
+    count: usize,
+    col: impl Fn(usize) -> usize,
+    alpha: impl Fn(usize) -> f64,
+    y: &mut [f64],
+) {
+    let len = y.len();
+    let column = |k: usize| {
+        let j = col(k);
+        &m[j * n..j * n + len]
+    };
+    let mut k = 0;
+    while k + 4 <= count {
+        let (a0, a1, a2, a3) = (alpha(k), alpha(k + 1), alpha(k + 2), alpha(k + 3));
+        let (x0, x1, x2, x3) = (column(k), column(k + 1), column(k + 2), column(k + 3));
+        for ((((yv, v0), v1), v2), v3) in y.iter_mut().zip(x0).zip(x1).zip(x2).zip(x3) {
+            let mut t = *yv;
+            t += a0 * v0;
+            t += a1 * v1;
+            t += a2 * v2;
+            t += a3 * v3;
+            *yv = t;
+        }
+        k += 4;
+    }
+    while k < count {
+        axpy(alpha(k), column(k), y);
+        k += 1;
     }
 }
 
@@ -2814,5 +2876,46 @@ mod tests {
         assert_eq!(s.active, kept);
         assert_eq!(s.readd, vec![opposite, fresh]);
         assert!(s.mark.iter().all(|&m| m == 0), "adopt_hint left marks");
+    }
+
+    /// The four-column kernels give what one column at a time gives, exactly: the same updates
+    /// in the same order (a change of summation order shows in the last bits of random data).
+    #[test]
+    fn four_column_kernels_equal_the_one_column_loops() {
+        let mut rng = ChaCha8Rng::seed_from_u64(31);
+        let ld = 13;
+        let m: Vec<f64> = (0..ld * ld).map(|_| rng.random_range(-1.0..1.0)).collect();
+        for count in 0..=ld {
+            let cols: Vec<usize> = (0..count).map(|k| (7 * k + 3) % ld).collect();
+            let alpha: Vec<f64> = (0..count).map(|_| rng.random_range(-2.0..2.0)).collect();
+            let y0: Vec<f64> = (0..ld - 2).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let mut want = y0.clone();
+            for (&j, &a) in cols.iter().zip(&alpha) {
+                axpy(a, &m[j * ld..j * ld + want.len()], &mut want);
+            }
+            let mut got = y0;
+            axpy_columns(&m, ld, count, |k| cols[k], |k| alpha[k], &mut got);
+            assert_eq!(got, want, "axpy_columns, {count} columns");
+        }
+        // A lower-triangular factor with a dominant diagonal, column c at l[c·ld..].
+        let mut l = m.clone();
+        for c in 0..ld {
+            l[c * ld + c] = 2.0 + l[c * ld + c].abs();
+        }
+        for nf in 0..=ld {
+            for from in 0..=nf {
+                let mut y0: Vec<f64> = (0..ld).map(|_| rng.random_range(-1.0..1.0)).collect();
+                y0[..from].iter_mut().for_each(|v| *v = 0.0);
+                let mut want = y0.clone();
+                for c in from..nf {
+                    let yc = want[c] / l[c * ld + c];
+                    want[c] = yc;
+                    axpy(-yc, &l[c * ld + c + 1..c * ld + nf], &mut want[c + 1..nf]);
+                }
+                let mut got = y0;
+                forward_substitute(&l, ld, nf, from, &mut got);
+                assert_eq!(got, want, "forward_substitute, nf = {nf}, from = {from}");
+            }
+        }
     }
 }
