@@ -1020,9 +1020,8 @@ impl ActiveSetSolver {
         let m = self.me + self.mi;
         if r < m {
             let row = &self.rows[r * n..(r + 1) * n];
-            for k in 0..n {
-                self.d[k] = sg * dot(&self.j[k * n..(k + 1) * n], row);
-            }
+            dots_with_columns(&self.j, n, row, &mut self.d[..n]);
+            self.d[..n].iter_mut().for_each(|v| *v *= sg);
         } else {
             let i = r - m;
             for k in 0..n {
@@ -1261,9 +1260,7 @@ impl ActiveSetSolver {
         let me = self.me;
         // d = Jᵀfk once: a drop rotates columns of J, and `drop_active::<true>` applies the
         // same rotations to d, so each round costs O(q²) (two triangular solves), not O(n²).
-        for k in 0..n {
-            self.d[k] = dot(&self.j[k * n..(k + 1) * n], &self.fk);
-        }
+        dots_with_columns(&self.j, n, &self.fk, &mut self.d[..n]);
         // Rounds: solve for the multipliers and drop the most negative inequality. (Tried and
         // dropped: every negative one at once, and the last negative one, which is the
         // cheapest to drop; both lengthen the solves that follow a set-point change.) After a
@@ -2140,6 +2137,50 @@ fn dot_lanes<const L: usize>(a: &[f64], b: &[f64]) -> f64 {
     for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
         tail += x * y;
     }
+    reduce_lanes(acc, tail)
+}
+
+/// `out[k] = M[k] · b` for the first `out.len()` columns of the column-major `m` (leading
+/// dimension `n`, `b.len() ≤ n`), four columns per pass over `b`. Each is formed exactly as
+/// [`dot`] forms it (the same eight lanes, tail and reduction), so the values are [`dot`]'s.
+#[inline(always)]
+fn dots_with_columns(m: &[f64], n: usize, b: &[f64], out: &mut [f64]) {
+    let len = b.len();
+    let column = |k: usize| &m[k * n..k * n + len];
+    let count = out.len();
+    let mut k = 0;
+    while k + 4 <= count {
+        let cols = [column(k), column(k + 1), column(k + 2), column(k + 3)];
+        let mut acc = [[0.0f64; 8]; 4];
+        let mut cb = b.chunks_exact(8);
+        let mut off = 0;
+        for y in &mut cb {
+            for (acc, col) in acc.iter_mut().zip(&cols) {
+                let x = &col[off..off + 8];
+                for j in 0..8 {
+                    acc[j] += x[j] * y[j];
+                }
+            }
+            off += 8;
+        }
+        for (i, (acc, col)) in acc.iter().zip(&cols).enumerate() {
+            let mut tail = 0.0;
+            for (x, y) in col[off..].iter().zip(cb.remainder()) {
+                tail += x * y;
+            }
+            out[k + i] = reduce_lanes(*acc, tail);
+        }
+        k += 4;
+    }
+    while k < count {
+        out[k] = dot(column(k), b);
+        k += 1;
+    }
+}
+
+/// The reduction of [`dot_lanes`]: lane i + lane i + L/2, then adjacent pairs, then the tail.
+#[inline(always)]
+fn reduce_lanes<const L: usize>(mut acc: [f64; L], tail: f64) -> f64 {
     let half = L / 2;
     for i in 0..half {
         acc[i] += acc[i + half];
@@ -2879,7 +2920,7 @@ mod tests {
     }
 
     /// The four-column kernels give what one column at a time gives, exactly: the same updates
-    /// in the same order (a change of summation order shows in the last bits of random data).
+    /// (or lanes) in the same order (a change of summation order shows in the last bits of random data).
     #[test]
     fn four_column_kernels_equal_the_one_column_loops() {
         let mut rng = ChaCha8Rng::seed_from_u64(31);
@@ -2896,6 +2937,18 @@ mod tests {
             let mut got = y0;
             axpy_columns(&m, ld, count, |k| cols[k], |k| alpha[k], &mut got);
             assert_eq!(got, want, "axpy_columns, {count} columns");
+            let b = &m[ld + 1..ld + 1 + (count + 5) % ld];
+            let want: Vec<f64> = (0..count)
+                .map(|k| dot(&m[k * ld..(k + 1) * ld], b))
+                .collect();
+            let mut got = vec![0.0; count];
+            dots_with_columns(&m, ld, b, &mut got);
+            assert_eq!(
+                got,
+                want,
+                "dots_with_columns, {count} columns of {}",
+                b.len()
+            );
         }
         // A lower-triangular factor with a dominant diagonal, column c at l[c·ld..].
         let mut l = m.clone();
