@@ -392,14 +392,7 @@ impl ActiveSetSolver {
         let l = &self.l;
         let y = &mut self.d;
         y.copy_from_slice(&self.fk);
-        for c in 0..n {
-            let yc = y[c] / l[c * n + c];
-            y[c] = yc;
-            if yc != 0.0 {
-                let (_, tail) = y.split_at_mut(c + 1);
-                axpy(-yc, &l[c * n + c + 1..(c + 1) * n], tail);
-            }
-        }
+        forward_substitute(l, n, n, 0, y);
         for i in (0..n).rev() {
             let s = y[i] - dot(&l[i * n + i + 1..(i + 1) * n], &self.x[i + 1..n]);
             self.x[i] = s / l[i * n + i];
